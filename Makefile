@@ -1,0 +1,43 @@
+# The two commands: `make run` (the whole system with one simulated station) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test install lint unit features kafka kafka-stop kafka-fetch clean
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+run: install
+	bash scripts/run.sh
+
+test: install kafka-fetch lint unit features
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest
+
+features: install
+	$(BIN)/behave --format progress features
+
+kafka-fetch:
+	@if [ -z "$$OCPPGW_KAFKA__SERVERS" ]; then bash scripts/kafka/kafka.sh fetch; fi
+
+kafka:
+	bash scripts/kafka/kafka.sh start
+
+kafka-stop:
+	bash scripts/kafka/kafka.sh stop
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache .hypothesis

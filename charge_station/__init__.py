@@ -1,0 +1,1 @@
+"""Simulated charge station built on the ``ocpp`` package's ChargePoint, for demos and tests."""

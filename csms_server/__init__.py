@@ -1,0 +1,1 @@
+"""Reference CSMS worker: a stateless consumer of ``messages_in`` that answers over ``messages_out``."""

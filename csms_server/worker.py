@@ -1,0 +1,118 @@
+"""The CSMS worker loop: read station CALLs from ``messages_in``, answer them on ``messages_out``.
+
+Stateless: any number of workers share the ``csms_server`` consumer group. A batch's offsets are
+committed only after Kafka acknowledged every answer of the batch, so a crash re-answers rather
+than loses. A record that cannot be read is logged and skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+
+from ocpp_gw.config import Config
+from ocpp_gw.core.envelope import out_record
+from ocpp_gw.core.frames import load_json
+from ocpp_gw.core.protocol import Fault, MessageType, OcppVersion, error_code
+from ocpp_gw.kafka_bus import ensure_topics, make_producer
+
+from .handlers import HANDLERS, Request
+
+log = logging.getLogger("csms_server")
+
+
+def answer(document: dict[str, Any], heartbeat_interval: int) -> list[Any] | None:
+    """The OCPP-J answer to a station CALL in a ``messages_in`` record, or None if there is none to give."""
+    if document.get("kind") != "frame" or document.get("origin") != "station":
+        return None
+    frame = document.get("frame")
+    if not isinstance(frame, list) or len(frame) != 4 or frame[0] != MessageType.CALL:
+        return None
+    _, message_id, action, payload = frame
+    version = OcppVersion(document["protocol"])
+    handler = HANDLERS.get((version, action))
+    if handler is None:
+        code = error_code(version, Fault.NOT_IMPLEMENTED)
+        return [MessageType.CALLERROR, message_id, code, f"{action} is not implemented by this CSMS", {}]
+    request = Request(document["station_id"], version, action, payload, heartbeat_interval)
+    try:
+        return [MessageType.CALLRESULT, message_id, handler(request)]
+    except Exception:
+        log.exception("handler failed", extra={"station_id": request.station_id, "action": action})
+        code = error_code(version, Fault.INTERNAL)
+        return [MessageType.CALLERROR, message_id, code, f"{action} handler failed", {}]
+
+
+class _LogAssignment(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Says "csms ready" once this worker owns partitions of ``messages_in``."""
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        log.info("csms ready", extra={"partitions": sorted(tp.partition for tp in assigned)})
+
+
+class CsmsWorker:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.producer = make_producer(config.kafka)
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=config.kafka.bootstrap_servers,
+            group_id=config.kafka.csms_consumer_group,
+            auto_offset_reset=config.csms.auto_offset_reset,
+            enable_auto_commit=False,
+            request_timeout_ms=config.kafka.request_timeout_ms,
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        kafka = self.config.kafka
+        await ensure_topics(kafka, kafka.in_messages_topic, kafka.out_messages_topic)
+        await self.producer.start()
+        await self.consumer.start()
+        self.consumer.subscribe([kafka.in_messages_topic], listener=_LogAssignment())
+        try:
+            while not stop.is_set():
+                batches = await self.consumer.getmany(timeout_ms=200)
+                deliveries = [
+                    await self._handle(record) for records in batches.values() for record in records
+                ]
+                results = await asyncio.gather(*(d for d in deliveries if d is not None), return_exceptions=True)
+                failed = [r for r in results if isinstance(r, BaseException)]
+                if failed:
+                    log.error("answers not acknowledged; batch will be read again", extra={"error": str(failed[0])})
+                    for tp, records in batches.items():
+                        self.consumer.seek(tp, records[0].offset)
+                    continue
+                if batches:
+                    await self.consumer.commit()
+        finally:
+            await self.producer.stop()
+            await self.consumer.stop()
+
+    async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> asyncio.Future[Any] | None:
+        try:
+            document = load_json(record.value or b"")
+            reply = answer(document, self.config.csms.heartbeat_interval) if isinstance(document, dict) else None
+        except (ValueError, KeyError, TypeError, RecursionError) as error:
+            log.warning(
+                "skipping unreadable record",
+                extra={"partition": record.partition, "offset": record.offset, "error": str(error)},
+            )
+            return None
+        if reply is None:
+            return None
+        station_id = document["station_id"]
+        log.info(
+            "answering",
+            extra={"station_id": station_id, "action": document.get("action"), "message_id": reply[1]},
+        )
+        value = out_record(reply, OcppVersion(document["protocol"]))
+        future: asyncio.Future[Any] = await self.producer.send(
+            self.config.kafka.out_messages_topic, value=value, key=station_id.encode()
+        )
+        return future

@@ -1,0 +1,87 @@
+"""Starts the real system for the behave suite: a Kafka broker, the reference CSMS and two gateways.
+
+- ``gateway``: the normal path, stations -> gateway -> Kafka -> CSMS -> Kafka -> gateway.
+- ``lonely gateway``: a gateway on its own topics that no CSMS reads, with 2 s timeouts, so the
+  timeout paths can be shown end to end on the real broker.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from behave.runner import Context
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from support.processes import Broker, Program  # noqa: E402
+
+GATEWAY_PORT = 19000
+LONELY_GATEWAY_PORT = 19001
+LONELY_TIMEOUT = 2.0
+
+
+def before_all(context: Context) -> None:
+    context.log_dir = Path(tempfile.mkdtemp(prefix="ocpp-gw-behave-"))
+    context.broker = Broker()
+    context.broker.start()
+    context.kafka_servers = context.broker.servers
+    base = {"OCPPGW_KAFKA__SERVERS": context.broker.servers}
+    context.programs = []
+    try:
+        csms = Program("csms", "csms_server", base, context.log_dir)
+        context.programs.append(csms)
+        gateway = Program(
+            "gateway",
+            "ocpp_gw",
+            {**base, "OCPPGW_OCPP_GATEWAY__LISTENING_PORT": str(GATEWAY_PORT), "OCPPGW_OCPP_GATEWAY__INSTANCE_ID": "gw-main"},
+            context.log_dir,
+        )
+        context.programs.append(gateway)
+        context.lonely_topics = ("lonely_in", "lonely_out")
+        lonely = Program(
+            "lonely-gateway",
+            "ocpp_gw",
+            {
+                **base,
+                "OCPPGW_OCPP_GATEWAY__LISTENING_PORT": str(LONELY_GATEWAY_PORT),
+                "OCPPGW_OCPP_GATEWAY__INSTANCE_ID": "gw-lonely",
+                "OCPPGW_OCPP_GATEWAY__CSMS_RESPONSE_TIMEOUT": str(LONELY_TIMEOUT),
+                "OCPPGW_OCPP_GATEWAY__STATION_RESPONSE_TIMEOUT": str(LONELY_TIMEOUT),
+                "OCPPGW_KAFKA__IN_MESSAGES_TOPIC": context.lonely_topics[0],
+                "OCPPGW_KAFKA__OUT_MESSAGES_TOPIC": context.lonely_topics[1],
+                "OCPPGW_KAFKA__OCPP_GW_CONSUMER_GROUP": "lonely_gateways",
+            },
+            context.log_dir,
+        )
+        context.programs.append(lonely)
+        for program, needle in ((gateway, "gateway ready"), (lonely, "gateway ready"), (csms, "csms ready")):
+            program.wait_for_log(needle, timeout=90)
+    except BaseException:
+        _stop_all(context)
+        raise
+    context.gateway_url = f"ws://127.0.0.1:{GATEWAY_PORT}/ocpp"
+    context.lonely_gateway_url = f"ws://127.0.0.1:{LONELY_GATEWAY_PORT}/ocpp"
+    context.lonely_timeout = LONELY_TIMEOUT
+
+
+def after_scenario(context: Context, scenario: object) -> None:
+    for station in getattr(context, "stations", {}).values():
+        station.close()
+    context.stations = {}
+
+
+def after_all(context: Context) -> None:
+    _stop_all(context)
+
+
+def _stop_all(context: Context) -> None:
+    failed = []
+    for program in reversed(getattr(context, "programs", [])):
+        code = program.stop()
+        if code not in (0, None):
+            failed.append(f"{program.name} exited with {code}:\n{program.tail()}")
+    context.broker.stop()
+    if failed:
+        raise AssertionError("\n".join(failed))

@@ -1,0 +1,112 @@
+"""Real processes for the behave suite: the Kafka broker choice, and programs with their logs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+KAFKA_SCRIPT = ROOT / "scripts" / "kafka" / "kafka.sh"
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> None:
+    """Poll ``condition`` until it holds; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+class Program:
+    """One of our console programs, run as a real process with its log in a file."""
+
+    def __init__(self, name: str, module: str, env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", module, "--config", str(ROOT / "config.cfg")],
+            env={**os.environ, **env, "OCPPGW_LOGGING__FORMAT": "json"},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_log(self, needle: str, timeout: float = 60.0) -> None:
+        def seen() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError(f"{self.name} exited with {self.process.returncode}:\n{self.tail()}")
+            return needle in self.log_text()
+
+        wait_until(seen, timeout, f"{self.name} to log {needle!r}")
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def stop(self, timeout: float = 20.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+        return self.process.returncode
+
+
+class Broker:
+    """The Kafka the tests use, in the order the project promises.
+
+    1. servers given in the environment (``OCPPGW_KAFKA__SERVERS``);
+    2. testcontainers' Kafka where a Docker engine answers;
+    3. the local broker from Maven Central's jars (``scripts/kafka/kafka.sh``).
+    """
+
+    def __init__(self) -> None:
+        self.servers = ""
+        self.kind = ""
+        self._stop: Callable[[], None] = lambda: None
+
+    def start(self) -> None:
+        given = os.environ.get("OCPPGW_KAFKA__SERVERS")
+        if given:
+            self.servers, self.kind = given, "given"
+            return
+        if _docker_answers():
+            from testcontainers.kafka import KafkaContainer
+
+            container = KafkaContainer().with_kraft()
+            container.start()
+            self.servers, self.kind = container.get_bootstrap_server(), "testcontainers"
+            self._stop = container.stop
+            return
+        port = os.environ.get("TEST_KAFKA_PORT", "19092")
+        env = {**os.environ, "KAFKA_PORT": port}
+        already = subprocess.run(["bash", str(KAFKA_SCRIPT), "status"], env=env, capture_output=True).returncode == 0
+        if not already:
+            subprocess.run(["bash", str(KAFKA_SCRIPT), "start"], env=env, check=True)
+            self._stop = lambda: subprocess.run(["bash", str(KAFKA_SCRIPT), "stop"], env=env, check=False)
+        self.servers, self.kind = f"127.0.0.1:{port}", "local"
+
+    def stop(self) -> None:
+        self._stop()
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+        return True
+    except Exception:
+        return False

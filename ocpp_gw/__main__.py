@@ -1,0 +1,27 @@
+"""``ocpp-gw``: the OCPP-J WebSocket to Kafka gateway."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from .cli import base_parser, install_stop_handlers, run_program
+from .config import Config
+from .gateway import Gateway
+
+
+async def _serve(config: Config, args: argparse.Namespace) -> int:
+    stop = asyncio.Event()
+    install_stop_handlers(stop)
+    await Gateway(config).run(stop)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = base_parser("ocpp-gw", "Bridge OCPP-J charge station WebSockets to Kafka.")
+    return run_program("ocpp-gw", parser.parse_args(argv), _serve)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Command-line plumbing shared by the three programs: --config, logging, clean one-line errors."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from aiokafka.errors import KafkaConnectionError, KafkaError
+
+from .config import Config, ConfigError, load_config
+from .logs import setup_logging
+
+
+def base_parser(program: str, description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=program, description=description)
+    parser.add_argument("--config", default="./config.cfg", help="INI configuration file (default: ./config.cfg)")
+    return parser
+
+
+def run_program(
+    program: str,
+    args: argparse.Namespace,
+    main: Callable[[Config, argparse.Namespace], Coroutine[Any, Any, int | None]],
+) -> int:
+    """Load the configuration, set up logging and run ``main``; errors become one line and exit 1 or 2."""
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        print(f"{program}: config error: {error}", file=sys.stderr)
+        return 2
+    setup_logging(config.logging, program)
+    try:
+        return asyncio.run(main(config, args)) or 0
+    except KeyboardInterrupt:
+        return 130
+    except KafkaConnectionError as error:
+        logging.getLogger(program).error("cannot reach Kafka", extra={"servers": config.kafka.servers, "error": str(error)})
+        return 1
+    except (KafkaError, OSError) as error:
+        logging.getLogger(program).error("fatal: %s", error)
+        return 1
+
+
+def install_stop_handlers(stop: asyncio.Event) -> None:
+    """SIGINT and SIGTERM end the process cleanly; a second one ends it at once."""
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            raise SystemExit(1)
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal)

@@ -1,0 +1,193 @@
+"""Configuration shared by the three programs: one INI file, every key typed and checked.
+
+Each section is a frozen dataclass; a key's type is its default's type, and ``choices`` limits a
+string. Any key can be overridden by an environment variable named
+``OCPPGW_<SECTION>__<KEY>`` in upper case (``OCPPGW_KAFKA__SERVERS``,
+``OCPPGW_OCPP_GATEWAY__LISTENING_PORT``), so one file serves several instances. An unknown
+section, key or variable, or a value of the wrong type, is a :class:`ConfigError` naming it.
+"""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+ENV_PREFIX = "OCPPGW_"
+
+
+class ConfigError(Exception):
+    """A configuration problem, reported as one line."""
+
+
+def _check_range(name: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise ConfigError(f"{name}: must be between {low} and {high}, got {value}")
+
+
+def _choice(default: str, *choices: str) -> Any:
+    return field(default=default, metadata={"choices": choices})
+
+
+@dataclass(frozen=True)
+class KafkaConfig:
+    servers: str = "127.0.0.1:9092"
+    in_messages_topic: str = "messages_in"
+    out_messages_topic: str = "messages_out"
+    ocpp_gw_consumer_group: str = "ocpp_gateways"
+    csms_consumer_group: str = "csms_server"
+    num_partitions: int = 8
+    replica_factor: int = 1
+    linger_ms: int = 1
+    request_timeout_ms: int = 10000
+
+    def __post_init__(self) -> None:
+        if not self.bootstrap_servers:
+            raise ConfigError("[kafka] servers: give at least one host:port")
+        _check_range("[kafka] num_partitions", self.num_partitions, 1, 10000)
+        _check_range("[kafka] replica_factor", self.replica_factor, 1, 100)
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        return [server.strip() for server in self.servers.split(",") if server.strip()]
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    subprotocols: tuple[str, ...] = ("ocpp1.6", "ocpp2.0.1", "ocpp2.1")
+    listening_host: str = "127.0.0.1"
+    listening_port: int = 9000
+    instance_id: str = ""
+    csms_response_timeout: float = 30.0
+    station_response_timeout: float = 30.0
+    csms_queue_size: int = 16
+    duplicate_connection: str = _choice("replace", "replace", "reject")
+    max_message_size: int = 1048576
+    ping_interval: float = 60.0
+    ping_timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        known = ("ocpp1.6", "ocpp2.0.1", "ocpp2.1")
+        unknown = [name for name in self.subprotocols if name not in known]
+        if unknown or not self.subprotocols:
+            raise ConfigError(f"[ocpp_gateway] subprotocols: choose from {', '.join(known)}, got {unknown}")
+        _check_range("[ocpp_gateway] listening_port", self.listening_port, 0, 65535)
+        _check_range("[ocpp_gateway] csms_queue_size", self.csms_queue_size, 0, 100000)
+        for name in ("csms_response_timeout", "station_response_timeout"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"[ocpp_gateway] {name}: must be positive")
+
+    @property
+    def gateway_id(self) -> str:
+        return self.instance_id or f"{socket.gethostname()}-{self.listening_port}"
+
+
+@dataclass(frozen=True)
+class CsmsConfig:
+    heartbeat_interval: int = 300
+    auto_offset_reset: str = _choice("earliest", "earliest", "latest")
+
+
+@dataclass(frozen=True)
+class ChargeStationConfig:
+    gateway_url: str = "ws://127.0.0.1:9000/ocpp"
+    station_id: str = "CP_1"
+    protocol: str = _choice("ocpp2.0.1", "ocpp1.6", "ocpp2.0.1", "ocpp2.1")
+    vendor: str = "OpenVendor"
+    model: str = "SimCharger"
+    heartbeats: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.gateway_url.startswith(("ws://", "wss://")):
+            raise ConfigError(f"[charge_station] gateway_url: must start with ws:// or wss://, got {self.gateway_url!r}")
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    level: str = _choice("INFO", "DEBUG", "INFO", "WARNING", "ERROR")
+    format: str = _choice("auto", "auto", "json", "text")
+
+
+@dataclass(frozen=True)
+class Config:
+    kafka: KafkaConfig = field(default_factory=KafkaConfig)
+    ocpp_gateway: GatewayConfig = field(default_factory=GatewayConfig)
+    csms: CsmsConfig = field(default_factory=CsmsConfig)
+    charge_station: ChargeStationConfig = field(default_factory=ChargeStationConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+
+T = TypeVar("T")
+
+
+def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Read ``path``, apply ``OCPPGW_`` environment overrides and check every value."""
+    environ = os.environ if environ is None else environ
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from error
+    except configparser.Error as error:
+        raise ConfigError(f"{path}: {error.message.splitlines()[0]}") from error
+    sections = {f.name: f for f in dataclasses.fields(Config)}
+    raw: dict[str, dict[str, str]] = {name: {} for name in sections}
+    for section in parser.sections():
+        if section not in sections:
+            raise ConfigError(f"{path}: unknown section [{section}]")
+        raw[section].update(parser[section])
+    for variable, value in environ.items():
+        if variable.startswith(ENV_PREFIX):
+            section, key = _parse_variable(variable, sections)
+            raw[section][key] = value
+    values = {}
+    for name, section_field in sections.items():
+        section_type = section_field.default_factory  # type: ignore[misc]
+        values[name] = _build(section_type, name, raw[name], str(path))
+    return Config(**values)
+
+
+def _parse_variable(variable: str, sections: Mapping[str, Any]) -> tuple[str, str]:
+    section, sep, key = variable[len(ENV_PREFIX) :].partition("__")
+    section, key = section.lower(), key.lower()
+    if not sep or section not in sections:
+        raise ConfigError(f"{variable}: no such config section; use {ENV_PREFIX}<SECTION>__<KEY>")
+    return section, key
+
+
+def _build(section_type: type[T], section: str, raw: Mapping[str, str], path: str) -> T:
+    fields = {f.name: f for f in dataclasses.fields(section_type)}  # type: ignore[arg-type]
+    values: dict[str, Any] = {}
+    for key, text in raw.items():
+        if key not in fields:
+            raise ConfigError(f"{path}: unknown key {key} in [{section}]")
+        values[key] = _convert(fields[key], text.strip(), f"[{section}] {key}")
+    return section_type(**values)
+
+
+def _convert(spec: dataclasses.Field[Any], text: str, name: str) -> Any:
+    default = spec.default
+    choices = spec.metadata.get("choices")
+    try:
+        if isinstance(default, bool):
+            lowered = text.lower()
+            if lowered not in ("true", "false", "yes", "no", "on", "off", "1", "0"):
+                raise ValueError
+            return lowered in ("true", "yes", "on", "1")
+        if isinstance(default, int):
+            return int(text)
+        if isinstance(default, float):
+            return float(text)
+        if isinstance(default, tuple):
+            return tuple(item.strip() for item in text.split(",") if item.strip())
+    except ValueError:
+        raise ConfigError(f"{name}: expected {type(default).__name__}, got {text!r}") from None
+    if choices and text not in choices:
+        raise ConfigError(f"{name}: must be one of {', '.join(choices)}, got {text!r}")
+    return text

@@ -1,0 +1,146 @@
+"""The Kafka envelope (version 1): what the gateway publishes and what it accepts from a CSMS.
+
+``messages_in`` (gateway -> CSMS), key = station id, value = one JSON object:
+
+- ``kind``: "frame" (an OCPP-J frame from the station, or a CALLERROR the gateway wrote on its
+  behalf, see ``origin``), "connected" or "disconnected".
+- ``frame``: the OCPP-J message exactly as the station sent it (spliced in verbatim, so numbers
+  and key order survive), ``origin``, ``message_type``, ``message_id``, ``action`` (of the CALL,
+  or of the CSMS CALL being answered), ``request`` (the CSMS CALL an answer belongs to) and
+  ``late`` (an answer that came after the gateway had already answered with a timeout).
+
+``messages_out`` (CSMS -> gateway), key = station id, value ``{"v": 1, "frame": [...]}``.
+
+The JSON Schema of both is ``schemas/envelope-v1.schema.json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from .frames import Frame, Rejection, encode, load_json, parse_message
+from .protocol import OcppVersion
+
+ENVELOPE_VERSION = 1
+
+Headers = list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a ``messages_in`` record comes from: station, protocol and gateway instance."""
+
+    station_id: str
+    version: OcppVersion
+    gateway_id: str
+
+    def headers(self, kind: str) -> Headers:
+        return [
+            ("station_id", self.station_id.encode()),
+            ("protocol", self.version.value.encode()),
+            ("gateway_id", self.gateway_id.encode()),
+            ("kind", kind.encode()),
+            ("envelope_version", b"1"),
+        ]
+
+    def _head(self, kind: str, received_at: str) -> dict[str, Any]:
+        return {
+            "v": ENVELOPE_VERSION,
+            "kind": kind,
+            "station_id": self.station_id,
+            "protocol": self.version.value,
+            "gateway_id": self.gateway_id,
+            "received_at": received_at,
+        }
+
+
+def frame_record(
+    origin: Origin,
+    received_at: str,
+    *,
+    frame_text: str,
+    message_type: int,
+    message_id: str,
+    action: str | None,
+    source: str,
+    request_text: str | None = None,
+    late: bool = False,
+) -> bytes:
+    """The ``messages_in`` value carrying one OCPP-J frame.
+
+    ``frame_text`` and ``request_text`` were validated as JSON when they were received, so they
+    are spliced into the object as they are instead of being parsed and written again.
+    """
+    head = origin._head("frame", received_at)
+    head.update(origin=source, message_type=message_type, message_id=message_id, late=late)
+    if action is not None:
+        head["action"] = action
+    body = orjson.dumps(head)[:-1]
+    if request_text is not None:
+        body += b',"request":' + request_text.encode()
+    return body + b',"frame":' + frame_text.encode() + b"}"
+
+
+def lifecycle_record(origin: Origin, received_at: str, kind: str, **details: Any) -> bytes:
+    """A ``connected`` or ``disconnected`` event, ordered with the station's frames by its key."""
+    head = origin._head(kind, received_at)
+    head.update(details)
+    return orjson.dumps(head)
+
+
+@dataclass(frozen=True, slots=True)
+class OutRecord:
+    """A decoded ``messages_out`` record: the station and the frame for it."""
+
+    station_id: str
+    frame: Frame | Rejection
+    protocol: OcppVersion | None
+
+
+class EnvelopeError(ValueError):
+    """A ``messages_out`` record that does not follow the envelope."""
+
+
+def decode_out_record(
+    key: bytes | None, value: bytes | None, version_of: Callable[[str], OcppVersion | None]
+) -> OutRecord:
+    """Decode a CSMS record; ``version_of`` tells the protocol of a station connected here."""
+    if not key:
+        raise EnvelopeError("record has no key; the key must be the station id")
+    try:
+        station_id = key.decode()
+    except UnicodeDecodeError as error:
+        raise EnvelopeError("record key is not UTF-8") from error
+    if value is None:
+        raise EnvelopeError("record has no value")
+    try:
+        document = load_json(value)
+    except (ValueError, RecursionError) as error:
+        raise EnvelopeError("record value is not JSON") from error
+    if not isinstance(document, dict) or "frame" not in document:
+        raise EnvelopeError('record value must be an object with a "frame"')
+    if document.get("v", ENVELOPE_VERSION) != ENVELOPE_VERSION:
+        raise EnvelopeError(f"envelope version {document.get('v')!r} is not supported")
+    protocol = _protocol(document.get("protocol"))
+    version = version_of(station_id) or protocol or OcppVersion.V201
+    message = document["frame"]
+    return OutRecord(station_id, parse_message(message, encode(message), version), protocol)
+
+
+def _protocol(name: Any) -> OcppVersion | None:
+    try:
+        return OcppVersion(name) if name is not None else None
+    except ValueError as error:
+        raise EnvelopeError(f"unknown protocol {name!r}") from error
+
+
+def out_record(frame: list[Any], protocol: OcppVersion | None = None) -> bytes:
+    """A ``messages_out`` value, as a CSMS writes it."""
+    document: dict[str, Any] = {"v": ENVELOPE_VERSION, "frame": frame}
+    if protocol is not None:
+        document["protocol"] = protocol.value
+    return orjson.dumps(document)

@@ -1,0 +1,193 @@
+"""OCPP-J frames: parsing a text frame into a typed message, and writing CALLERRORs.
+
+The gateway does not interpret payloads, but it does check the RPC wrapper (OCPP-J §4): the
+message type, the message id (a string of at most 36 characters), the action and that the
+payload is a JSON object. A frame that fails is turned into a :class:`Rejection` that says
+which fault to report and whether the version wants an answer at all.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from .protocol import (
+    MAX_ERROR_DESCRIPTION_LENGTH,
+    MAX_MESSAGE_ID_LENGTH,
+    UNREADABLE_MESSAGE_ID,
+    Fault,
+    MessageType,
+    OcppVersion,
+    error_code,
+)
+
+JsonObject = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A request (type 2) or, in 2.1, an unconfirmed SEND (type 6)."""
+
+    message_id: str
+    action: str
+    payload: JsonObject
+    text: str
+    send: bool = False
+
+    @property
+    def message_type(self) -> int:
+        return MessageType.SEND if self.send else MessageType.CALL
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    """A response (type 3)."""
+
+    message_id: str
+    payload: JsonObject
+    text: str
+
+    @property
+    def message_type(self) -> int:
+        return MessageType.CALLRESULT
+
+
+@dataclass(frozen=True, slots=True)
+class CallError:
+    """An error response to a CALL (type 4) or, in 2.1, to a CALLRESULT (type 5)."""
+
+    message_id: str
+    code: str
+    description: str
+    details: JsonObject
+    text: str
+    to_result: bool = False
+
+    @property
+    def message_type(self) -> int:
+        return MessageType.CALLRESULTERROR if self.to_result else MessageType.CALLERROR
+
+
+Frame = Call | CallResult | CallError
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A frame the gateway will not forward, and how to tell the sender."""
+
+    message_id: str
+    fault: Fault
+    description: str
+    answer: bool
+    """False when the version says to ignore the message (unknown type in 1.6 and 2.1) or when
+    the frame was itself an answer, which must not be answered with a CALLERROR."""
+
+
+def load_json(text: str | bytes) -> Any:
+    """Parse strict JSON (no NaN or Infinity), also accepting integers wider than 64 bits."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text, parse_constant=_reject_constant)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_frame(text: str, version: OcppVersion) -> Frame | Rejection:
+    """Parse one text frame received on a ``version`` connection."""
+    try:
+        message = load_json(text)
+    except (ValueError, RecursionError):
+        return Rejection(UNREADABLE_MESSAGE_ID, Fault.NOT_RPC, "message is not valid JSON", True)
+    return parse_message(message, text, version)
+
+
+def parse_message(message: Any, text: str, version: OcppVersion) -> Frame | Rejection:
+    """Check an already decoded OCPP-J message; ``text`` is its exact wire form."""
+    if not isinstance(message, list) or not message:
+        return Rejection(UNREADABLE_MESSAGE_ID, Fault.NOT_RPC, "message is not a JSON array", True)
+    message_type = message[0]
+    if type(message_type) is not int:
+        return Rejection(
+            UNREADABLE_MESSAGE_ID, Fault.NOT_RPC, "message type is not an integer", True
+        )
+    message_id = message[1] if len(message) > 1 else None
+    id_readable = isinstance(message_id, str) and 0 < len(message_id) <= MAX_MESSAGE_ID_LENGTH
+    reply_id = message_id if id_readable else UNREADABLE_MESSAGE_ID
+    is_answer = message_type in (MessageType.CALLRESULT, MessageType.CALLERROR, MessageType.CALLRESULTERROR)
+    if message_type not in version.known_message_types:
+        return Rejection(
+            reply_id,
+            Fault.UNKNOWN_MESSAGE_TYPE,
+            f"message type {message_type} is not supported by {version.value}",
+            version.answers_unknown_message_type,
+        )
+    if not id_readable:
+        return Rejection(
+            UNREADABLE_MESSAGE_ID,
+            Fault.NOT_RPC,
+            f"message id must be a string of 1 to {MAX_MESSAGE_ID_LENGTH} characters",
+            not is_answer,
+        )
+    assert isinstance(message_id, str)
+    if message_type in (MessageType.CALL, MessageType.SEND):
+        if len(message) != 4:
+            return Rejection(message_id, Fault.INCOMPLETE, "a CALL has 4 elements", True)
+        action, payload = message[2], message[3]
+        if not isinstance(action, str) or not action:
+            return Rejection(message_id, Fault.NOT_RPC, "action must be a non-empty string", True)
+        if not isinstance(payload, dict):
+            return Rejection(message_id, Fault.BAD_PAYLOAD, "payload must be a JSON object", True)
+        return Call(message_id, action, payload, text, send=message_type == MessageType.SEND)
+    if message_type == MessageType.CALLRESULT:
+        if len(message) != 3:
+            return Rejection(message_id, Fault.INCOMPLETE, "a CALLRESULT has 3 elements", False)
+        if not isinstance(message[2], dict):
+            return Rejection(message_id, Fault.BAD_PAYLOAD, "payload must be a JSON object", False)
+        return CallResult(message_id, message[2], text)
+    if len(message) != 5:
+        return Rejection(message_id, Fault.INCOMPLETE, "a CALLERROR has 5 elements", False)
+    code, description, details = message[2], message[3], message[4]
+    if not isinstance(code, str) or not isinstance(description, str) or not isinstance(details, dict):
+        return Rejection(
+            message_id,
+            Fault.BAD_PAYLOAD,
+            "a CALLERROR holds errorCode, errorDescription (strings) and errorDetails (object)",
+            False,
+        )
+    return CallError(
+        message_id,
+        code,
+        description,
+        details,
+        text,
+        to_result=message_type == MessageType.CALLRESULTERROR,
+    )
+
+
+def call_error_text(
+    version: OcppVersion, message_id: str, fault: Fault, description: str, details: JsonObject | None = None
+) -> str:
+    """The wire text of a CALLERROR for ``fault``, spelled the way ``version`` spells it."""
+    return encode(
+        [
+            MessageType.CALLERROR,
+            message_id,
+            error_code(version, fault),
+            description[:MAX_ERROR_DESCRIPTION_LENGTH],
+            details or {},
+        ]
+    )
+
+
+def encode(message: Any) -> str:
+    """Compact JSON text of a decoded message (integers wider than 64 bits included)."""
+    try:
+        return orjson.dumps(message).decode()
+    except TypeError:
+        return json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False)

@@ -1,0 +1,361 @@
+"""The per-station call state machine: one CALL in flight per direction, every CALL answered once.
+
+A :class:`StationSession` sits between one station's WebSocket and the CSMS (the "Pipe" of
+MaEVe's gateway, without its silent drops). It is pure: every method takes the event and the
+current clock value and returns the actions the adapter must carry out, in order. The adapter
+arms one timer for :attr:`StationSession.next_deadline` and calls :meth:`expire` when it fires.
+
+States (:class:`State`), derived from what is in flight:
+
+- WAITING: nothing in flight; a CSMS CALL goes straight to the station.
+- STATION_CALL: a station CALL waits for the CSMS; CSMS CALLs queue (bounded, in order).
+- CSMS_CALL: a CSMS CALL waits for the station; further CSMS CALLs queue.
+- CROSSING: both, because the station sent a CALL while a CSMS CALL was in flight (the calls
+  crossed, OCPP-J §4.1.1 note); each is answered on its own.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from .frames import Call, CallError, CallResult, Frame, JsonObject, Rejection, call_error_text, parse_frame
+from .protocol import UNREADABLE_MESSAGE_ID, Fault, MessageType, OcppVersion
+
+V = TypeVar("V")
+
+RECENT_TIMEOUTS_KEPT = 32
+"""How many timed-out call ids a session remembers to tell a late answer from a stray one."""
+
+
+class State(enum.Enum):
+    WAITING = "waiting"
+    STATION_CALL = "station_call"
+    CSMS_CALL = "csms_call"
+    CROSSING = "crossing"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    """Timeouts in seconds and the CSMS queue bound; the defaults follow the spec's 30 s guidance."""
+
+    csms_response_timeout: float = 30.0
+    """How long a station CALL waits for the CSMS's answer before the station gets a CALLERROR."""
+    station_response_timeout: float = 30.0
+    """How long a CSMS CALL waits for the station (and, separately, in the queue)."""
+    csms_queue_size: int = 16
+    """CSMS CALLs that may wait while another call is in flight; beyond it they are refused."""
+
+
+@dataclass(frozen=True, slots=True)
+class PendingCall:
+    """A CALL waiting for its answer (or, for CSMS CALLs, for its turn)."""
+
+    message_id: str
+    action: str
+    payload: JsonObject
+    text: str
+    deadline: float
+    received_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SendToStation:
+    """Write ``text`` to the station's WebSocket."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class PublishToCsms:
+    """Publish an OCPP-J frame on ``messages_in``.
+
+    ``origin`` is "station" for frames the station sent (forwarded exactly as received) and
+    "gateway" for CALLERRORs the gateway writes on the station's behalf. ``request`` is the CSMS
+    CALL this frame answers, attached because the CSMS is stateless. ``late`` marks a station
+    answer that came after the gateway already answered the CSMS with a timeout.
+    """
+
+    text: str
+    message_type: int
+    message_id: str
+    action: str | None = None
+    origin: str = "station"
+    request: PendingCall | None = None
+    late: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something worth a log line and a counter: a rejection, a drop, a timeout."""
+
+    event: str
+    message_id: str
+    detail: str = ""
+
+
+Action = SendToStation | PublishToCsms | Notice
+
+
+@dataclass
+class StationSession:
+    """Call bookkeeping for one station connection."""
+
+    station_id: str
+    version: OcppVersion
+    limits: SessionLimits = field(default_factory=SessionLimits)
+    station_call: PendingCall | None = None
+    csms_call: PendingCall | None = None
+    csms_queue: deque[PendingCall] = field(default_factory=deque)
+    closed: bool = False
+    _late_station_calls: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    _late_csms_calls: OrderedDict[str, PendingCall] = field(default_factory=OrderedDict)
+
+    @property
+    def state(self) -> State:
+        if self.closed:
+            return State.CLOSED
+        if self.station_call and self.csms_call:
+            return State.CROSSING
+        if self.station_call:
+            return State.STATION_CALL
+        if self.csms_call:
+            return State.CSMS_CALL
+        return State.WAITING
+
+    @property
+    def next_deadline(self) -> float | None:
+        """The earliest time at which :meth:`expire` has something to do."""
+        deadlines = [call.deadline for call in (self.station_call, self.csms_call) if call]
+        deadlines.extend(call.deadline for call in self.csms_queue)
+        return min(deadlines, default=None)
+
+    # Events from the station.
+
+    def station_text(self, text: str, now: float) -> list[Action]:
+        """A text frame from the station."""
+        if self.closed:
+            return []
+        parsed = parse_frame(text, self.version)
+        if isinstance(parsed, Rejection):
+            return self._reject_station_frame(parsed)
+        return self.station_frame(parsed, now)
+
+    def station_binary(self) -> list[Action]:
+        """A binary frame from the station: OCPP-J is text only (§4.1.2)."""
+        if self.closed:
+            return []
+        return self._reject_station_frame(
+            Rejection(UNREADABLE_MESSAGE_ID, Fault.NOT_RPC, "binary frames are not OCPP-J messages", True)
+        )
+
+    def station_frame(self, frame: Frame, now: float) -> list[Action]:
+        """A well-formed frame from the station."""
+        if self.closed:
+            return []
+        if isinstance(frame, Call):
+            if frame.send:
+                return [PublishToCsms(frame.text, frame.message_type, frame.message_id, frame.action)]
+            return self._station_call(frame, now)
+        if isinstance(frame, CallError) and frame.to_result:
+            return [PublishToCsms(frame.text, frame.message_type, frame.message_id)]
+        return self._station_answer(frame, now)
+
+    def _reject_station_frame(self, rejection: Rejection) -> list[Action]:
+        actions: list[Action] = [
+            Notice("station_frame_rejected", rejection.message_id, rejection.description)
+        ]
+        if rejection.answer:
+            actions.append(
+                SendToStation(
+                    call_error_text(self.version, rejection.message_id, rejection.fault, rejection.description)
+                )
+            )
+        return actions
+
+    def _station_call(self, call: Call, now: float) -> list[Action]:
+        if self.station_call is not None:
+            if self.station_call.message_id == call.message_id:
+                return [Notice("duplicate_station_call", call.message_id, "retry of the call in flight")]
+            return [
+                Notice("station_call_refused", call.message_id, "a CALL is already in flight"),
+                SendToStation(
+                    call_error_text(
+                        self.version,
+                        call.message_id,
+                        Fault.CALL_IN_FLIGHT,
+                        f"CALL {self.station_call.message_id} is still in flight; "
+                        "send one CALL at a time (OCPP-J 4.1.1)",
+                    )
+                ),
+            ]
+        self.station_call = pending_call(call, now, self.limits.csms_response_timeout)
+        return [PublishToCsms(call.text, call.message_type, call.message_id, call.action)]
+
+    def _station_answer(self, answer: CallResult | CallError, now: float) -> list[Action]:
+        pending = self.csms_call
+        if pending is not None and pending.message_id == answer.message_id:
+            self.csms_call = None
+            actions: list[Action] = [
+                PublishToCsms(answer.text, answer.message_type, answer.message_id, pending.action, request=pending)
+            ]
+            return actions + self._dispatch(now)
+        late = self._late_csms_calls.pop(answer.message_id, None)
+        if late is not None:
+            return [
+                Notice("late_station_answer", answer.message_id, "published marked late"),
+                PublishToCsms(
+                    answer.text, answer.message_type, answer.message_id, late.action, request=late, late=True
+                ),
+            ]
+        return [Notice("unexpected_station_answer", answer.message_id, "no CSMS call with this id")]
+
+    # Events from the CSMS.
+
+    def csms_frame(self, frame: Frame | Rejection, now: float) -> list[Action]:
+        """A frame the CSMS addressed to this station on ``messages_out``."""
+        if isinstance(frame, Rejection):
+            return self._reject_csms_frame(frame)
+        if self.closed:
+            if isinstance(frame, Call) and not frame.send:
+                return self._answer_csms_call(pending_call(frame, now), Fault.UNAVAILABLE, "station is not connected")
+            return [Notice("csms_frame_for_closed_station", frame.message_id)]
+        if isinstance(frame, Call):
+            if frame.send:
+                return [SendToStation(frame.text)]
+            return self._csms_call(frame, now)
+        if isinstance(frame, CallError) and frame.to_result:
+            return [SendToStation(frame.text)]
+        return self._csms_answer(frame, now)
+
+    def _reject_csms_frame(self, rejection: Rejection) -> list[Action]:
+        actions: list[Action] = [Notice("csms_frame_rejected", rejection.message_id, rejection.description)]
+        if rejection.answer and rejection.message_id != UNREADABLE_MESSAGE_ID:
+            text = call_error_text(self.version, rejection.message_id, rejection.fault, rejection.description)
+            actions.append(PublishToCsms(text, MessageType.CALLERROR, rejection.message_id, origin="gateway"))
+        return actions
+
+    def _csms_call(self, call: Call, now: float) -> list[Action]:
+        in_flight = [c for c in (self.csms_call, *self.csms_queue) if c is not None]
+        if any(c.message_id == call.message_id for c in in_flight):
+            return [Notice("duplicate_csms_call", call.message_id, "already in flight or queued")]
+        if self.csms_call is None and self.station_call is None and not self.csms_queue:
+            self.csms_call = pending_call(call, now, self.limits.station_response_timeout)
+            return [SendToStation(call.text)]
+        if len(self.csms_queue) >= self.limits.csms_queue_size:
+            return self._answer_csms_call(
+                pending_call(call, now),
+                Fault.UNAVAILABLE,
+                f"gateway queue for this station is full ({self.limits.csms_queue_size} calls waiting)",
+            )
+        self.csms_queue.append(pending_call(call, now, self.limits.station_response_timeout))
+        return []
+
+    def _csms_answer(self, answer: CallResult | CallError, now: float) -> list[Action]:
+        pending = self.station_call
+        if pending is not None and pending.message_id == answer.message_id:
+            self.station_call = None
+            actions: list[Action] = [SendToStation(answer.text)]
+            return actions + self._dispatch(now)
+        if answer.message_id in self._late_station_calls:
+            return [Notice("late_csms_answer", answer.message_id, "station already had a timeout CALLERROR")]
+        return [Notice("unexpected_csms_answer", answer.message_id, "no station call with this id")]
+
+    def _dispatch(self, now: float) -> list[Action]:
+        """Send the next queued CSMS CALL if the connection is free, failing the expired ones."""
+        actions: list[Action] = []
+        while self.csms_call is None and self.station_call is None and self.csms_queue:
+            queued = self.csms_queue.popleft()
+            if queued.deadline <= now:
+                actions += self._answer_csms_call(queued, Fault.TIMEOUT, "call waited too long in the gateway queue")
+                continue
+            self.csms_call = PendingCall(
+                queued.message_id,
+                queued.action,
+                queued.payload,
+                queued.text,
+                now + self.limits.station_response_timeout,
+                queued.received_at,
+            )
+            actions.append(SendToStation(queued.text))
+        return actions
+
+    def _answer_csms_call(self, call: PendingCall, fault: Fault, description: str) -> list[Action]:
+        return refuse_csms_call(self.version, call, fault, description)
+
+    # Clock, delivery failures and the end of the connection.
+
+    def expire(self, now: float) -> list[Action]:
+        """Answer every call whose deadline has passed."""
+        if self.closed:
+            return []
+        actions: list[Action] = []
+        if self.station_call is not None and self.station_call.deadline <= now:
+            call, self.station_call = self.station_call, None
+            _remember(self._late_station_calls, call.message_id, None)
+            description = f"CSMS did not answer {call.action} within {self.limits.csms_response_timeout:g} s"
+            actions += [
+                Notice("station_call_timeout", call.message_id, description),
+                SendToStation(call_error_text(self.version, call.message_id, Fault.TIMEOUT, description)),
+            ]
+        if self.csms_call is not None and self.csms_call.deadline <= now:
+            call, self.csms_call = self.csms_call, None
+            _remember(self._late_csms_calls, call.message_id, call)
+            actions += self._answer_csms_call(
+                call,
+                Fault.TIMEOUT,
+                f"station did not answer {call.action} within {self.limits.station_response_timeout:g} s",
+            )
+        for queued in [c for c in self.csms_queue if c.deadline <= now]:
+            self.csms_queue.remove(queued)
+            actions += self._answer_csms_call(queued, Fault.TIMEOUT, "call waited too long in the gateway queue")
+        return actions + self._dispatch(now)
+
+    def publish_failed(self, message_id: str, now: float) -> list[Action]:
+        """Kafka did not take a station CALL: the station gets its answer from the gateway now."""
+        call = self.station_call
+        if self.closed or call is None or call.message_id != message_id:
+            return []
+        self.station_call = None
+        description = "the gateway could not pass the call on to the CSMS"
+        actions: list[Action] = [
+            Notice("station_call_undeliverable", message_id, description),
+            SendToStation(call_error_text(self.version, message_id, Fault.UNAVAILABLE, description)),
+        ]
+        return actions + self._dispatch(now)
+
+    def close(self, now: float) -> list[Action]:
+        """The connection ended: every CSMS CALL in flight or queued gets a CALLERROR."""
+        if self.closed:
+            return []
+        self.closed = True
+        pending = [c for c in (self.csms_call, *self.csms_queue) if c is not None]
+        self.csms_call, self.station_call = None, None
+        self.csms_queue.clear()
+        actions: list[Action] = []
+        for call in pending:
+            actions += self._answer_csms_call(call, Fault.UNAVAILABLE, "station disconnected")
+        return actions
+
+
+def refuse_csms_call(version: OcppVersion, call: PendingCall, fault: Fault, description: str) -> list[Action]:
+    """The gateway's CALLERROR for a CSMS CALL, published back to the CSMS with the request attached."""
+    text = call_error_text(version, call.message_id, fault, description)
+    return [
+        Notice("csms_call_failed", call.message_id, description),
+        PublishToCsms(text, MessageType.CALLERROR, call.message_id, call.action, origin="gateway", request=call),
+    ]
+
+
+def pending_call(call: Call, now: float, timeout: float = 0.0) -> PendingCall:
+    """``call`` as received at ``now``, to be answered within ``timeout`` seconds."""
+    return PendingCall(call.message_id, call.action, call.payload, call.text, now + timeout, now)
+
+
+def _remember(recent: OrderedDict[str, V], key: str, value: V) -> None:
+    recent[key] = value
+    while len(recent) > RECENT_TIMEOUTS_KEPT:
+        recent.popitem(last=False)

@@ -1,0 +1,358 @@
+"""The gateway process: station WebSockets on one side, Kafka on the other, the core in between.
+
+This module only moves bytes and runs timers. Every decision (what to forward, what to refuse,
+when a call has timed out) is made by :class:`ocpp_gw.core.session.StationSession`; the
+adapter carries out the actions it returns, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from datetime import UTC, datetime
+from http import HTTPStatus
+from urllib.parse import unquote, urlsplit
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from websockets import Subprotocol
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from .config import Config
+from .core.envelope import EnvelopeError, Origin, decode_out_record, frame_record, lifecycle_record
+from .core.frames import Call
+from .core.protocol import Fault, OcppVersion, select_subprotocol, valid_station_id
+from .core.session import (
+    Action,
+    Notice,
+    PublishToCsms,
+    SendToStation,
+    SessionLimits,
+    StationSession,
+    pending_call,
+    refuse_csms_call,
+)
+from .kafka_bus import OrderedPublisher, Outgoing, ensure_topics, make_producer
+
+log = logging.getLogger("ocpp_gw")
+
+SEND_QUEUE_SIZE = 1000
+"""Frames waiting to be written to one station; a station that stops reading is closed beyond it."""
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def station_id_from_path(path: str) -> str | None:
+    """The percent-decoded last segment of the request path, if it is a valid station identity."""
+    segment = urlsplit(path).path.rsplit("/", 1)[-1]
+    try:
+        station_id = unquote(segment, errors="strict")
+    except UnicodeDecodeError:
+        return None
+    return station_id if valid_station_id(station_id) else None
+
+
+class StationConnection:
+    """One station's socket, its session and the writer that keeps socket writes off the hot path."""
+
+    def __init__(self, websocket: ServerConnection, session: StationSession, origin: Origin) -> None:
+        self.websocket = websocket
+        self.session = session
+        self.origin = origin
+        self.outbox: asyncio.Queue[str] = asyncio.Queue(SEND_QUEUE_SIZE)
+        self.timer: asyncio.TimerHandle | None = None
+        self.timer_at: float | None = None
+        self.writer = asyncio.create_task(self._write(), name=f"writer-{origin.station_id}")
+
+    async def _write(self) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                await self.websocket.send(await self.outbox.get())
+
+
+class _Assignment(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Tracks which ``messages_out`` partitions this instance owns."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self.gateway.partitions.difference_update(tp.partition for tp in revoked)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.gateway.partitions.update(tp.partition for tp in assigned)
+        log.info("messages_out partitions assigned", extra={"partitions": sorted(self.gateway.partitions)})
+        if self.gateway.partitions:
+            self.gateway.assigned.set()
+
+
+class Gateway:
+    """Accepts stations, bridges their frames to Kafka and delivers the CSMS's frames back."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.gw = config.ocpp_gateway
+        self.gateway_id = self.gw.gateway_id
+        self.versions = tuple(OcppVersion(name) for name in self.gw.subprotocols)
+        self.limits = SessionLimits(
+            csms_response_timeout=self.gw.csms_response_timeout,
+            station_response_timeout=self.gw.station_response_timeout,
+            csms_queue_size=self.gw.csms_queue_size,
+        )
+        self.connections: dict[str, StationConnection] = {}
+        self.partitions: set[int] = set()
+        self.assigned = asyncio.Event()
+        self.counters: Counter[str] = Counter()
+        self.loop = asyncio.get_running_loop()
+        self.producer = make_producer(config.kafka)
+        self.publisher = OrderedPublisher(self.producer)
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=config.kafka.bootstrap_servers,
+            group_id=config.kafka.ocpp_gw_consumer_group,
+            auto_offset_reset="latest",
+            enable_auto_commit=True,
+            request_timeout_ms=config.kafka.request_timeout_ms,
+        )
+
+    # Start-up and shutdown.
+
+    async def run(self, stop: asyncio.Event) -> None:
+        kafka = self.config.kafka
+        await ensure_topics(kafka, kafka.in_messages_topic, kafka.out_messages_topic)
+        await self.producer.start()
+        self.publisher.start()
+        await self.consumer.start()
+        self.consumer.subscribe([kafka.out_messages_topic], listener=_Assignment(self))
+        consuming = asyncio.create_task(self._consume(), name="consume-messages_out")
+        try:
+            await self._wait_assignment(stop, consuming)
+            if stop.is_set():
+                return
+            async with serve(
+                self._handle,
+                self.gw.listening_host,
+                self.gw.listening_port,
+                select_subprotocol=self._select_subprotocol,
+                process_request=self._check_request,
+                max_size=self.gw.max_message_size,
+                ping_interval=self.gw.ping_interval,
+                ping_timeout=self.gw.ping_timeout,
+                server_header=None,
+            ) as server:
+                self._log_ready(server)
+                await stop.wait()
+                log.info("stopping: closing station connections")
+                server.close()
+                await server.wait_closed()
+        finally:
+            consuming.cancel()
+            await self.publisher.close()
+            await self.producer.stop()
+            await self.consumer.stop()
+            log.info("gateway stopped", extra={"counters": dict(self.counters)})
+
+    async def _wait_assignment(self, stop: asyncio.Event, consuming: asyncio.Task[None]) -> None:
+        """Accept no station before this instance owns a ``messages_out`` partition."""
+        waiters = [asyncio.ensure_future(e.wait()) for e in (self.assigned, stop)] + [consuming]
+        done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in pending:
+            if waiter is not consuming:
+                waiter.cancel()
+        if consuming in done:
+            consuming.result()
+
+    def _log_ready(self, server: Server) -> None:
+        ports = sorted({sock.getsockname()[1] for sock in server.sockets})
+        log.info(
+            "gateway ready",
+            extra={"gateway_id": self.gateway_id, "ports": ports, "subprotocols": list(self.gw.subprotocols)},
+        )
+
+    # The WebSocket side.
+
+    def _check_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        if station_id_from_path(request.path) is None:
+            self.counters["handshake_refused_bad_station_id"] += 1
+            log.warning("refused: invalid station id in path", extra={"path": request.path[:200]})
+            return connection.respond(HTTPStatus.BAD_REQUEST, "The last path segment must be a station id.\n")
+        return None
+
+    def _select_subprotocol(self, connection: ServerConnection, offered: list[Subprotocol]) -> Subprotocol | None:
+        version = select_subprotocol(list(offered), self.versions)
+        return Subprotocol(version.value) if version else None
+
+    async def _handle(self, websocket: ServerConnection) -> None:
+        station_id = station_id_from_path(websocket.request.path if websocket.request else "")
+        assert station_id is not None
+        remote = "%s:%s" % websocket.remote_address[:2]
+        context = {"station_id": station_id, "remote_address": remote}
+        if websocket.subprotocol is None:
+            self.counters["handshake_refused_no_subprotocol"] += 1
+            log.warning("refused: no supported OCPP subprotocol offered", extra=context)
+            await websocket.close(1002, "no supported OCPP subprotocol offered")
+            return
+        version = OcppVersion(websocket.subprotocol)
+        previous = self.connections.get(station_id)
+        if previous is not None:
+            if self.gw.duplicate_connection == "reject":
+                log.warning("refused: station already connected", extra=context)
+                await websocket.close(1008, "station is already connected")
+                return
+            log.warning("replacing the existing connection of the station", extra=context)
+            await previous.websocket.close(1000, "replaced by a newer connection")
+        origin = Origin(station_id, version, self.gateway_id)
+        connection = StationConnection(websocket, StationSession(station_id, version, self.limits), origin)
+        self.connections[station_id] = connection
+        self._publish_lifecycle(origin, "connected", remote_address=remote)
+        log.info("station connected", extra={**context, "protocol": version.value})
+        try:
+            async for message in websocket:
+                now = self.loop.time()
+                if isinstance(message, str):
+                    self._apply(connection, connection.session.station_text(message, now))
+                else:
+                    self._apply(connection, connection.session.station_binary())
+        except ConnectionClosed:
+            pass
+        finally:
+            await self._closed(connection, context)
+
+    async def _closed(self, connection: StationConnection, context: dict[str, str]) -> None:
+        websocket = connection.websocket
+        self._apply(connection, connection.session.close(self.loop.time()))
+        if connection.timer is not None:
+            connection.timer.cancel()
+        connection.writer.cancel()
+        if self.connections.get(connection.origin.station_id) is connection:
+            del self.connections[connection.origin.station_id]
+        code = websocket.close_code if websocket.close_code is not None else 1006
+        reason = websocket.close_reason or ""
+        self._publish_lifecycle(connection.origin, "disconnected", close_code=code, close_reason=reason)
+        log.info("station disconnected", extra={**context, "close_code": code, "close_reason": reason})
+
+    # Carrying out the core's actions.
+
+    def _apply(self, connection: StationConnection, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, SendToStation):
+                self._send(connection, action.text)
+            elif isinstance(action, PublishToCsms):
+                self._publish_frame(connection.origin, action)
+            else:
+                self._notice(connection.origin, action)
+        self._arm_timer(connection)
+
+    def _send(self, connection: StationConnection, text: str) -> None:
+        try:
+            connection.outbox.put_nowait(text)
+        except asyncio.QueueFull:
+            self.counters["send_queue_full"] += 1
+            log.warning("station does not read; closing", extra={"station_id": connection.origin.station_id})
+            asyncio.create_task(connection.websocket.close(1008, "send queue full"))
+
+    def _publish_frame(self, origin: Origin, action: PublishToCsms) -> None:
+        request = action.request
+        value = frame_record(
+            origin,
+            utc_now(),
+            frame_text=action.text,
+            message_type=action.message_type,
+            message_id=action.message_id,
+            action=action.action,
+            source=action.origin,
+            request_text=request.text if request else None,
+            late=action.late,
+        )
+        on_failure = None
+        if action.origin == "station" and action.message_type == 2:
+            on_failure = lambda: self._publish_failed(origin.station_id, action.message_id)  # noqa: E731
+        self.counters[f"published_{action.origin}_type{action.message_type}"] += 1
+        self.publisher.publish(
+            Outgoing(
+                self.config.kafka.in_messages_topic,
+                origin.station_id.encode(),
+                value,
+                origin.headers("frame"),
+                on_failure,
+            )
+        )
+
+    def _publish_lifecycle(self, origin: Origin, kind: str, **details: object) -> None:
+        value = lifecycle_record(origin, utc_now(), kind, **details)
+        self.publisher.publish(
+            Outgoing(self.config.kafka.in_messages_topic, origin.station_id.encode(), value, origin.headers(kind))
+        )
+
+    def _publish_failed(self, station_id: str, message_id: str) -> None:
+        connection = self.connections.get(station_id)
+        if connection is not None:
+            self._apply(connection, connection.session.publish_failed(message_id, self.loop.time()))
+
+    def _notice(self, origin: Origin, notice: Notice) -> None:
+        self.counters[notice.event] += 1
+        log.warning(
+            notice.event.replace("_", " "),
+            extra={"station_id": origin.station_id, "message_id": notice.message_id, "detail": notice.detail},
+        )
+
+    def _arm_timer(self, connection: StationConnection) -> None:
+        deadline = connection.session.next_deadline
+        if deadline == connection.timer_at:
+            return
+        if connection.timer is not None:
+            connection.timer.cancel()
+        connection.timer_at = deadline
+        connection.timer = None if deadline is None else self.loop.call_at(deadline, self._expire, connection)
+
+    def _expire(self, connection: StationConnection) -> None:
+        connection.timer, connection.timer_at = None, None
+        self._apply(connection, connection.session.expire(self.loop.time()))
+
+    # The Kafka side.
+
+    async def _consume(self) -> None:
+        while True:
+            batches = await self.consumer.getmany(timeout_ms=500)
+            for records in batches.values():
+                for record in records:
+                    self._deliver(record)
+
+    def _deliver(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        try:
+            out = decode_out_record(record.key, record.value, self._version_of)
+        except EnvelopeError as error:
+            self.counters["csms_record_invalid"] += 1
+            log.warning(
+                "invalid messages_out record",
+                extra={"error": str(error), "partition": record.partition, "offset": record.offset},
+            )
+            return
+        connection = self.connections.get(out.station_id)
+        now = self.loop.time()
+        if connection is not None:
+            self._apply(connection, connection.session.csms_frame(out.frame, now))
+            return
+        self.counters["csms_frame_station_offline"] += 1
+        if isinstance(out.frame, Call) and not out.frame.send:
+            version = out.protocol or OcppVersion.V201
+            origin = Origin(out.station_id, version, self.gateway_id)
+            for action in refuse_csms_call(
+                version, pending_call(out.frame, now), Fault.UNAVAILABLE, "station is not connected"
+            ):
+                if isinstance(action, PublishToCsms):
+                    self._publish_frame(origin, action)
+                else:
+                    self._notice(origin, action)
+        else:
+            log.info("frame for a station not connected here dropped", extra={"station_id": out.station_id})
+
+    def _version_of(self, station_id: str) -> OcppVersion | None:
+        connection = self.connections.get(station_id)
+        return connection.origin.version if connection else None
+

@@ -1,0 +1,117 @@
+"""Kafka plumbing shared by the gateway and the CSMS: topics, producer settings, ordered publishing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from .config import KafkaConfig
+
+log = logging.getLogger(__name__)
+
+Headers = list[tuple[str, bytes]]
+
+
+async def ensure_topics(config: KafkaConfig, *topics: str) -> None:
+    """Create the topics that do not exist yet, with the configured partitions and replicas."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=config.bootstrap_servers, request_timeout_ms=config.request_timeout_ms
+    )
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [topic for topic in topics if topic not in existing]
+        if not missing:
+            return
+        try:
+            await admin.create_topics(
+                [NewTopic(topic, config.num_partitions, config.replica_factor) for topic in missing]
+            )
+            log.info("created topics", extra={"topics": missing, "partitions": config.num_partitions})
+        except TopicAlreadyExistsError:
+            pass
+    finally:
+        await admin.close()
+
+
+def make_producer(config: KafkaConfig) -> AIOKafkaProducer:
+    """An idempotent producer that waits for all in-sync replicas: nothing published twice or lost."""
+    return AIOKafkaProducer(
+        bootstrap_servers=config.bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=config.linger_ms,
+        request_timeout_ms=config.request_timeout_ms,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One record to publish, and what to do if Kafka does not take it."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    headers: Headers
+    on_failure: Callable[[], None] | None = None
+
+
+class OrderedPublisher:
+    """Publishes records in exactly the order :meth:`publish` was called.
+
+    Callers are synchronous (the protocol core's actions are carried out without awaiting), so
+    one task hands the records to the producer; records of one station therefore keep their
+    order on its partition. A record Kafka refuses or times out runs its ``on_failure``.
+    """
+
+    def __init__(self, producer: AIOKafkaProducer, max_pending: int = 100_000) -> None:
+        self._producer = producer
+        self._queue: asyncio.Queue[Outgoing | None] = asyncio.Queue(max_pending)
+        self._task: asyncio.Task[None] | None = None
+        self.failures = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="kafka-publisher")
+
+    def publish(self, record: Outgoing) -> None:
+        try:
+            self._queue.put_nowait(record)
+        except asyncio.QueueFull:
+            log.error("publish queue full; record refused", extra={"topic": record.topic})
+            self._failed(record)
+
+    async def close(self) -> None:
+        """Publish what is queued, then wait until Kafka has acknowledged all of it."""
+        if self._task is None:
+            return
+        await self._queue.put(None)
+        await self._task
+        await self._producer.flush()
+
+    async def _run(self) -> None:
+        while (record := await self._queue.get()) is not None:
+            try:
+                delivery = await self._producer.send(
+                    record.topic, value=record.value, key=record.key, headers=record.headers
+                )
+            except KafkaError as error:
+                log.error("kafka refused a record", extra={"topic": record.topic, "error": str(error)})
+                self._failed(record)
+                continue
+            delivery.add_done_callback(lambda done, r=record: self._delivered(done, r))
+
+    def _delivered(self, delivery: asyncio.Future[object], record: Outgoing) -> None:
+        if delivery.cancelled() or delivery.exception() is not None:
+            log.error("kafka did not acknowledge a record", extra={"topic": record.topic})
+            self._failed(record)
+
+    def _failed(self, record: Outgoing) -> None:
+        self.failures += 1
+        if record.on_failure is not None:
+            record.on_failure()

@@ -1,0 +1,48 @@
+"""Logging for the three programs: JSON lines for machines, a compact line for terminals."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from pythonjsonlogger.json import JsonFormatter
+
+from .config import LoggingConfig
+
+_STANDARD_ATTRIBUTES = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+
+
+class TextFormatter(logging.Formatter):
+    """``time level logger: message key=value ...`` with the record's extra fields appended."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extras = {k: v for k, v in record.__dict__.items() if k not in _STANDARD_ATTRIBUTES}
+        if extras:
+            line += " " + " ".join(f"{key}={value}" for key, value in extras.items())
+        return line
+
+
+def setup_logging(config: LoggingConfig, program: str) -> None:
+    """Log to stderr as JSON, or as text when ``format`` says so or is auto and stderr is a TTY."""
+    handler = logging.StreamHandler(sys.stderr)
+    use_text = config.format == "text" or (config.format == "auto" and sys.stderr.isatty())
+    if use_text:
+        handler.setFormatter(TextFormatter())
+    else:
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s",
+                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+                static_fields={"program": program},
+                timestamp=False,
+            )
+        )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(config.level)
+    logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
+    logging.getLogger("websockets").setLevel(max(logging.WARNING, root.level))

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# `make run`: a local broker (unless OCPPGW_KAFKA__SERVERS names one), the reference CSMS, one
+# gateway and one simulated station, all logging to this terminal. Ctrl-C stops what it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+export OCPPGW_CSMS__HEARTBEAT_INTERVAL=${OCPPGW_CSMS__HEARTBEAT_INTERVAL:-10}
+export OCPPGW_LOGGING__FORMAT=${OCPPGW_LOGGING__FORMAT:-text}
+pids=()
+started_kafka=0
+
+cleanup() {
+  trap - INT TERM EXIT
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ "$started_kafka" = 1 ]; then bash scripts/kafka/kafka.sh stop; fi
+}
+trap cleanup INT TERM EXIT
+
+if [ -z "${OCPPGW_KAFKA__SERVERS:-}" ]; then
+  if ! bash scripts/kafka/kafka.sh status >/dev/null 2>&1; then
+    bash scripts/kafka/kafka.sh start
+    started_kafka=1
+  fi
+  export OCPPGW_KAFKA__SERVERS="127.0.0.1:${KAFKA_PORT:-9092}"
+fi
+
+$BIN/csms-server --config config.cfg & pids+=($!)
+$BIN/ocpp-gw --config config.cfg & pids+=($!)
+
+port=${OCPPGW_OCPP_GATEWAY__LISTENING_PORT:-9000}
+deadline=$((SECONDS + 90))
+until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+  if [ $SECONDS -ge $deadline ]; then echo "run: the gateway did not open port $port" >&2; exit 1; fi
+  sleep 0.2
+done
+
+$BIN/charge-station --config config.cfg & pids+=($!)
+wait "${pids[@]}"
