@@ -388,12 +388,13 @@ launch_broker() {
             $KAFKA_OPTS
             -cp "$LIBS_DIR/*" kafka.Kafka "$SERVER_PROPS")
     fi
-    # Own session, so the broker outlives this script and the terminal's
-    # signals; the inner shell records its pid and then becomes the JVM.
+    # Own session and no inherited lock fd, so the broker outlives this
+    # script and its terminal; the inner shell writes its pid, then becomes
+    # the JVM.
     command -v setsid >/dev/null && launcher=(setsid)
     # shellcheck disable=SC2016 # $$ is for the inner shell
     "${launcher[@]}" nohup bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$PID_FILE" "${cmd[@]}" \
-        </dev/null >"$BROKER_LOG" 2>&1 &
+        </dev/null >"$BROKER_LOG" 2>&1 9>&- &
     # Wait for the pid file (written by the child right away).
     local i
     for ((i = 0; i < 100; i++)); do
