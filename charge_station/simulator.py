@@ -28,9 +28,7 @@ def boot_request(protocol: str, vendor: str, model: str) -> Any:
     if protocol == "ocpp1.6":
         return v16.call.BootNotification(charge_point_model=model, charge_point_vendor=vendor)
     module = v201 if protocol == "ocpp2.0.1" else v21
-    return module.call.BootNotification(
-        charging_station={"model": model, "vendor_name": vendor}, reason="PowerUp"
-    )
+    return module.call.BootNotification(charging_station={"model": model, "vendor_name": vendor}, reason="PowerUp")
 
 
 def heartbeat_request(protocol: str) -> Any:
@@ -52,7 +50,9 @@ async def run_station(config: ChargeStationConfig, station_id: str, protocol: st
         listener = asyncio.create_task(station.start())
         try:
             boot = await station.call(boot_request(protocol, config.vendor, config.model))
-            log.info("boot answered", extra={"station_id": station_id, "status": boot.status, "interval": boot.interval})
+            log.info(
+                "boot answered", extra={"station_id": station_id, "status": boot.status, "interval": boot.interval}
+            )
             if boot.status != "Accepted":
                 return 1
             interval = max(1, boot.interval)

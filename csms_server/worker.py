@@ -78,9 +78,7 @@ class CsmsWorker:
         try:
             while not stop.is_set():
                 batches = await self.consumer.getmany(timeout_ms=200)
-                deliveries = [
-                    await self._handle(record) for records in batches.values() for record in records
-                ]
+                deliveries = [await self._handle(record) for records in batches.values() for record in records]
                 results = await asyncio.gather(*(d for d in deliveries if d is not None), return_exceptions=True)
                 failed = [r for r in results if isinstance(r, BaseException)]
                 if failed:

@@ -15,7 +15,7 @@ from behave.runner import Context
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from support.processes import Broker, Program  # noqa: E402
+from support.processes import Broker, Program
 
 GATEWAY_PORT = 19000
 LONELY_GATEWAY_PORT = 19001
@@ -35,7 +35,11 @@ def before_all(context: Context) -> None:
         gateway = Program(
             "gateway",
             "ocpp_gw",
-            {**base, "OCPPGW_OCPP_GATEWAY__LISTENING_PORT": str(GATEWAY_PORT), "OCPPGW_OCPP_GATEWAY__INSTANCE_ID": "gw-main"},
+            {
+                **base,
+                "OCPPGW_OCPP_GATEWAY__LISTENING_PORT": str(GATEWAY_PORT),
+                "OCPPGW_OCPP_GATEWAY__INSTANCE_ID": "gw-main",
+            },
             context.log_dir,
         )
         context.programs.append(gateway)

@@ -39,7 +39,9 @@ def run_program(
     except KeyboardInterrupt:
         return 130
     except KafkaConnectionError as error:
-        logging.getLogger(program).error("cannot reach Kafka", extra={"servers": config.kafka.servers, "error": str(error)})
+        logging.getLogger(program).error(
+            "cannot reach Kafka", extra={"servers": config.kafka.servers, "error": str(error)}
+        )
         return 1
     except (KafkaError, OSError) as error:
         logging.getLogger(program).error("fatal: %s", error)

@@ -16,7 +16,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_type_hints
 
 ENV_PREFIX = "OCPPGW_"
 
@@ -104,7 +104,9 @@ class ChargeStationConfig:
 
     def __post_init__(self) -> None:
         if not self.gateway_url.startswith(("ws://", "wss://")):
-            raise ConfigError(f"[charge_station] gateway_url: must start with ws:// or wss://, got {self.gateway_url!r}")
+            raise ConfigError(
+                f"[charge_station] gateway_url: must start with ws:// or wss://, got {self.gateway_url!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,7 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
         raise ConfigError(f"cannot read config file {path}: {error.strerror}") from error
     except configparser.Error as error:
         raise ConfigError(f"{path}: {error.message.splitlines()[0]}") from error
-    sections = {f.name: f for f in dataclasses.fields(Config)}
+    sections: dict[str, type[Any]] = get_type_hints(Config)
     raw: dict[str, dict[str, str]] = {name: {} for name in sections}
     for section in parser.sections():
         if section not in sections:
@@ -146,10 +148,7 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
         if variable.startswith(ENV_PREFIX):
             section, key = _parse_variable(variable, sections)
             raw[section][key] = value
-    values = {}
-    for name, section_field in sections.items():
-        section_type = section_field.default_factory  # type: ignore[misc]
-        values[name] = _build(section_type, name, raw[name], str(path))
+    values = {name: _build(section_type, name, raw[name], str(path)) for name, section_type in sections.items()}
     return Config(**values)
 
 

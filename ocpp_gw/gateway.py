@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from http import HTTPStatus
 from urllib.parse import unquote, urlsplit
@@ -68,6 +69,7 @@ class StationConnection:
         self.outbox: asyncio.Queue[str] = asyncio.Queue(SEND_QUEUE_SIZE)
         self.timer: asyncio.TimerHandle | None = None
         self.timer_at: float | None = None
+        self.closing: asyncio.Task[None] | None = None
         self.writer = asyncio.create_task(self._write(), name=f"writer-{origin.station_id}")
 
     async def _write(self) -> None:
@@ -183,14 +185,15 @@ class Gateway:
             return connection.respond(HTTPStatus.BAD_REQUEST, "The last path segment must be a station id.\n")
         return None
 
-    def _select_subprotocol(self, connection: ServerConnection, offered: list[Subprotocol]) -> Subprotocol | None:
+    def _select_subprotocol(self, connection: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
         version = select_subprotocol(list(offered), self.versions)
         return Subprotocol(version.value) if version else None
 
     async def _handle(self, websocket: ServerConnection) -> None:
         station_id = station_id_from_path(websocket.request.path if websocket.request else "")
         assert station_id is not None
-        remote = "%s:%s" % websocket.remote_address[:2]
+        host, port = websocket.remote_address[:2]
+        remote = f"{host}:{port}"
         context = {"station_id": station_id, "remote_address": remote}
         if websocket.subprotocol is None:
             self.counters["handshake_refused_no_subprotocol"] += 1
@@ -254,7 +257,7 @@ class Gateway:
         except asyncio.QueueFull:
             self.counters["send_queue_full"] += 1
             log.warning("station does not read; closing", extra={"station_id": connection.origin.station_id})
-            asyncio.create_task(connection.websocket.close(1008, "send queue full"))
+            connection.closing = asyncio.create_task(connection.websocket.close(1008, "send queue full"))
 
     def _publish_frame(self, origin: Origin, action: PublishToCsms) -> None:
         request = action.request
@@ -347,7 +350,7 @@ class Gateway:
             ):
                 if isinstance(action, PublishToCsms):
                     self._publish_frame(origin, action)
-                else:
+                elif isinstance(action, Notice):
                     self._notice(origin, action)
         else:
             log.info("frame for a station not connected here dropped", extra={"station_id": out.station_id})
@@ -355,4 +358,3 @@ class Gateway:
     def _version_of(self, station_id: str) -> OcppVersion | None:
         connection = self.connections.get(station_id)
         return connection.origin.version if connection else None
-

@@ -78,7 +78,7 @@ def test_send_and_callresulterror_exist_only_in_21() -> None:
 
 
 def test_malformed_answers_are_not_answered() -> None:
-    for text in ('[3,"1"]', '[3,"1",[]]', '[4,"1","X"]', '[4,"1",1,"",{}]', '[3,1,{}]'):
+    for text in ('[3,"1"]', '[3,"1",[]]', '[4,"1","X"]', '[4,"1",1,"",{}]', "[3,1,{}]"):
         rejection = parse_frame(text, V201)
         assert isinstance(rejection, Rejection) and not rejection.answer, text
 
@@ -104,7 +104,17 @@ def test_subprotocol_selection_follows_the_stations_preference() -> None:
     assert select_subprotocol(["ocpp2.1"], (V16,)) is None
 
 
-@pytest.mark.parametrize(("station_id", "valid"), [("CP_1", True), ("RDAM|123", True), ("a" * 48, True),
-                                                   ("a" * 49, False), ("", False), ("a:b", False), ("a\nb", False)])
+@pytest.mark.parametrize(
+    ("station_id", "valid"),
+    [
+        ("CP_1", True),
+        ("RDAM|123", True),
+        ("a" * 48, True),
+        ("a" * 49, False),
+        ("", False),
+        ("a:b", False),
+        ("a\nb", False),
+    ],
+)
 def test_station_identity_rules(station_id: str, valid: bool) -> None:
     assert valid_station_id(station_id) is valid

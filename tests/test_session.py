@@ -45,7 +45,12 @@ def test_station_call_is_forwarded_and_the_csms_answer_returns() -> None:
     s = session()
     actions = s.station_text('[2,"a","Heartbeat",{}]', now=0)
     [record] = published(actions)
-    assert (record.message_id, record.action, record.origin, record.text) == ("a", "Heartbeat", "station", '[2,"a","Heartbeat",{}]')
+    assert (record.message_id, record.action, record.origin, record.text) == (
+        "a",
+        "Heartbeat",
+        "station",
+        '[2,"a","Heartbeat",{}]',
+    )
     assert s.state is State.STATION_CALL and s.next_deadline == 30
     assert sent(s.csms_frame(frame([3, "a", {"currentTime": "t"}]), now=1)) == [[3, "a", {"currentTime": "t"}]]
     assert s.state is State.WAITING and s.next_deadline is None
@@ -53,7 +58,9 @@ def test_station_call_is_forwarded_and_the_csms_answer_returns() -> None:
 
 def test_csms_call_goes_to_a_waiting_station_and_the_answer_carries_the_request() -> None:
     s = session()
-    assert sent(s.csms_frame(frame([2, "c1", "Reset", {"type": "Soft"}]), now=0)) == [[2, "c1", "Reset", {"type": "Soft"}]]
+    assert sent(s.csms_frame(frame([2, "c1", "Reset", {"type": "Soft"}]), now=0)) == [
+        [2, "c1", "Reset", {"type": "Soft"}]
+    ]
     assert s.state is State.CSMS_CALL and s.next_deadline == 20
     [record] = published(s.station_text('[3,"c1",{"status":"Accepted"}]', now=1))
     assert record.request is not None and record.request.action == "Reset" and record.action == "Reset"

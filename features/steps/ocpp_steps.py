@@ -25,7 +25,9 @@ def _open(context: Context, base_url: str, station_id: str, subprotocols: list[s
     return station
 
 
-@given('I have a charging station with unique_id "{station_id}" and subprotocol "{subprotocol}" connected to the server')
+@given(
+    'I have a charging station with unique_id "{station_id}" and subprotocol "{subprotocol}" connected to the server'
+)
 def step_connected(context: Context, station_id: str, subprotocol: str) -> None:
     station = _open(context, context.gateway_url, station_id, [subprotocol])
     assert station.protocol == subprotocol, f"negotiated {station.protocol!r}, wanted {subprotocol!r}"
@@ -147,7 +149,7 @@ def step_records_station_id(context: Context, station_id: str, expected: str) ->
     assert boot and boot[-1]["protocol"] == context.station.protocol, boot
 
 
-@then("connecting as \"{station_id}\" is refused with HTTP {status:d}")
+@then('connecting as "{station_id}" is refused with HTTP {status:d}')
 def step_refused(context: Context, station_id: str, status: int) -> None:
     try:
         connect(f"{context.gateway_url}/{station_id}", subprotocols=["ocpp2.0.1"], open_timeout=10)  # type: ignore[list-item]

@@ -113,12 +113,11 @@ def parse_message(message: Any, text: str, version: OcppVersion) -> Frame | Reje
         return Rejection(UNREADABLE_MESSAGE_ID, Fault.NOT_RPC, "message is not a JSON array", True)
     message_type = message[0]
     if type(message_type) is not int:
-        return Rejection(
-            UNREADABLE_MESSAGE_ID, Fault.NOT_RPC, "message type is not an integer", True
-        )
+        return Rejection(UNREADABLE_MESSAGE_ID, Fault.NOT_RPC, "message type is not an integer", True)
     message_id = message[1] if len(message) > 1 else None
-    id_readable = isinstance(message_id, str) and 0 < len(message_id) <= MAX_MESSAGE_ID_LENGTH
-    reply_id = message_id if id_readable else UNREADABLE_MESSAGE_ID
+    reply_id, id_readable = UNREADABLE_MESSAGE_ID, False
+    if isinstance(message_id, str) and 0 < len(message_id) <= MAX_MESSAGE_ID_LENGTH:
+        reply_id, id_readable = message_id, True
     is_answer = message_type in (MessageType.CALLRESULT, MessageType.CALLERROR, MessageType.CALLRESULTERROR)
     if message_type not in version.known_message_types:
         return Rejection(
@@ -134,7 +133,7 @@ def parse_message(message: Any, text: str, version: OcppVersion) -> Frame | Reje
             f"message id must be a string of 1 to {MAX_MESSAGE_ID_LENGTH} characters",
             not is_answer,
         )
-    assert isinstance(message_id, str)
+    message_id = reply_id
     if message_type in (MessageType.CALL, MessageType.SEND):
         if len(message) != 4:
             return Rejection(message_id, Fault.INCOMPLETE, "a CALL has 4 elements", True)

@@ -165,9 +165,7 @@ class StationSession:
         return self._station_answer(frame, now)
 
     def _reject_station_frame(self, rejection: Rejection) -> list[Action]:
-        actions: list[Action] = [
-            Notice("station_frame_rejected", rejection.message_id, rejection.description)
-        ]
+        actions: list[Action] = [Notice("station_frame_rejected", rejection.message_id, rejection.description)]
         if rejection.answer:
             actions.append(
                 SendToStation(
