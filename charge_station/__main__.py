@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import sys
 
-from ocpp_gw.cli import base_parser, run_program
+from ocpp_gw.cli import base_parser, install_stop_handlers, run_program
 from ocpp_gw.config import Config
 
 from .simulator import CHARGE_POINTS, run_station
@@ -13,12 +15,25 @@ from .simulator import CHARGE_POINTS, run_station
 
 async def _run(config: Config, args: argparse.Namespace) -> int:
     station = config.charge_station
-    return await run_station(
-        station,
-        args.id or station.station_id,
-        args.protocol or station.protocol,
-        station.heartbeats if args.heartbeats is None else args.heartbeats,
+    stop = asyncio.Event()
+    install_stop_handlers(stop)
+    running = asyncio.create_task(
+        run_station(
+            station,
+            args.id or station.station_id,
+            args.protocol or station.protocol,
+            station.heartbeats if args.heartbeats is None else args.heartbeats,
+        )
     )
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait((running, stopping), return_when=asyncio.FIRST_COMPLETED)
+    if running.done():
+        stopping.cancel()
+        return running.result()
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 
+from ocpp_gw.cli import bounded
 from ocpp_gw.config import Config
 from ocpp_gw.core.envelope import out_record
 from ocpp_gw.core.frames import load_json
@@ -89,8 +90,8 @@ class CsmsWorker:
                 if batches:
                     await self.consumer.commit()
         finally:
-            await self.producer.stop()
-            await self.consumer.stop()
+            await bounded(self.producer.stop(), "stop producer")
+            await bounded(self.consumer.stop(), "leave consumer group")
 
     async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> asyncio.Future[Any] | None:
         try:

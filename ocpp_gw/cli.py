@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from aiokafka.errors import KafkaConnectionError, KafkaError
+from websockets.exceptions import InvalidHandshake
 
 from .config import Config, ConfigError, load_config
 from .logs import setup_logging
@@ -43,7 +45,7 @@ def run_program(
             "cannot reach Kafka", extra={"servers": config.kafka.servers, "error": str(error)}
         )
         return 1
-    except (KafkaError, OSError) as error:
+    except (KafkaError, OSError, InvalidHandshake) as error:
         logging.getLogger(program).error("fatal: %s", error)
         return 1
 
@@ -54,8 +56,21 @@ def install_stop_handlers(stop: asyncio.Event) -> None:
 
     def on_signal() -> None:
         if stop.is_set():
-            raise SystemExit(1)
+            logging.getLogger("ocpp_gw").warning("second stop signal: exiting at once")
+            os._exit(1)
         stop.set()
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal)
+
+
+SHUTDOWN_TIMEOUT = 15.0
+"""Seconds a program may spend flushing and leaving Kafka once asked to stop."""
+
+
+async def bounded(step: Coroutine[Any, Any, Any], what: str) -> None:
+    """Run a shutdown ``step``, giving up after :data:`SHUTDOWN_TIMEOUT` so a stop always ends."""
+    try:
+        await asyncio.wait_for(step, SHUTDOWN_TIMEOUT)
+    except (TimeoutError, KafkaError) as error:
+        logging.getLogger("ocpp_gw").error("shutdown step did not finish", extra={"step": what, "error": repr(error)})

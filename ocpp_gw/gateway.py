@@ -23,6 +23,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from .cli import bounded
 from .config import Config
 from .core.envelope import EnvelopeError, Origin, decode_out_record, frame_record, lifecycle_record
 from .core.frames import Call
@@ -154,9 +155,9 @@ class Gateway:
                 await server.wait_closed()
         finally:
             consuming.cancel()
-            await self.publisher.close()
-            await self.producer.stop()
-            await self.consumer.stop()
+            await bounded(self.publisher.close(), "flush records")
+            await bounded(self.producer.stop(), "stop producer")
+            await bounded(self.consumer.stop(), "leave consumer group")
             log.info("gateway stopped", extra={"counters": dict(self.counters)})
 
     async def _wait_assignment(self, stop: asyncio.Event, consuming: asyncio.Task[None]) -> None:

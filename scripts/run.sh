@@ -11,8 +11,11 @@ started_kafka=0
 
 cleanup() {
   trap - INT TERM EXIT
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  local i
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
   if [ "$started_kafka" = 1 ]; then bash scripts/kafka/kafka.sh stop; fi
 }
 trap cleanup INT TERM EXIT
@@ -25,8 +28,9 @@ if [ -z "${OCPPGW_KAFKA__SERVERS:-}" ]; then
   export OCPPGW_KAFKA__SERVERS="127.0.0.1:${KAFKA_PORT:-9092}"
 fi
 
-$BIN/csms-server --config config.cfg & pids+=($!)
-$BIN/ocpp-gw --config config.cfg & pids+=($!)
+# Each program runs in its own session, so Ctrl-C reaches only this script, which stops them once, in order.
+setsid $BIN/csms-server --config config.cfg & pids+=($!)
+setsid $BIN/ocpp-gw --config config.cfg & pids+=($!)
 
 port=${OCPPGW_OCPP_GATEWAY__LISTENING_PORT:-9000}
 deadline=$((SECONDS + 90))
@@ -35,5 +39,5 @@ until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
   sleep 0.2
 done
 
-$BIN/charge-station --config config.cfg & pids+=($!)
+setsid $BIN/charge-station --config config.cfg & pids+=($!)
 wait "${pids[@]}"
