@@ -62,7 +62,10 @@ def before_all(context: Context) -> None:
         context.programs.append(lonely)
         for program, needle in ((gateway, "gateway ready"), (lonely, "gateway ready"), (csms, "csms ready")):
             program.wait_for_log(needle, timeout=90)
-    except BaseException:
+    except BaseException as error:
+        print(f"behave set-up failed: {error!r}", file=sys.stderr)
+        for program in context.programs:
+            print(f"--- {program.name} log ---\n{program.tail()}", file=sys.stderr)
         _stop_all(context)
         raise
     context.gateway_url = f"ws://127.0.0.1:{GATEWAY_PORT}/ocpp"

@@ -25,3 +25,15 @@ Feature: Bad input gets a spec-correct answer and never reaches Kafka
 
   Scenario: An invalid station id in the URL is refused before the handshake
     Then connecting as "bad:id" is refused with HTTP 400
+
+  Scenario: OCPP 2.0.1 answers an unknown message type with MessageTypeNotSupported
+    Given I have a charging station with unique_id "CP_TYPE" and subprotocol "ocpp2.0.1" connected to the server
+    When the station sends the text "[7, "m-7", "Whatever", {}]"
+    Then the station receives a CALLERROR "MessageTypeNotSupported" for message id "m-7"
+    And nothing but the connection event reached messages_in for "CP_TYPE"
+
+  Scenario: A second CALL before the first is answered is refused
+    Given a charging station "CP_TWO" with subprotocol "ocpp2.0.1" connected to a gateway that no CSMS serves
+    When I send a BootNotification message with vendor "VendorX" and model "ModelY"
+    And the station sends the text "[2, "second", "Heartbeat", {}]"
+    Then the station receives a CALLERROR "GenericError" for message id "second"

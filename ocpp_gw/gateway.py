@@ -71,6 +71,8 @@ class StationConnection:
         self.timer: asyncio.TimerHandle | None = None
         self.timer_at: float | None = None
         self.closing: asyncio.Task[None] | None = None
+        self.finished = asyncio.Event()
+        """Set once the connection's end has been handled (its calls answered, its event published)."""
         self.writer = asyncio.create_task(self._write(), name=f"writer-{origin.station_id}")
 
     async def _write(self) -> None:
@@ -203,16 +205,17 @@ class Gateway:
             return
         version = OcppVersion(websocket.subprotocol)
         previous = self.connections.get(station_id)
-        if previous is not None:
-            if self.gw.duplicate_connection == "reject":
-                log.warning("refused: station already connected", extra=context)
-                await websocket.close(1008, "station is already connected")
-                return
-            log.warning("replacing the existing connection of the station", extra=context)
-            await previous.websocket.close(1000, "replaced by a newer connection")
+        if previous is not None and self.gw.duplicate_connection == "reject":
+            log.warning("refused: station already connected", extra=context)
+            await websocket.close(1008, "station is already connected")
+            return
         origin = Origin(station_id, version, self.gateway_id)
         connection = StationConnection(websocket, StationSession(station_id, version, self.limits), origin)
         self.connections[station_id] = connection
+        if previous is not None:
+            log.warning("replacing the existing connection of the station", extra=context)
+            await previous.websocket.close(1000, "replaced by a newer connection")
+            await previous.finished.wait()
         self._publish_lifecycle(origin, "connected", remote_address=remote)
         log.info("station connected", extra={**context, "protocol": version.value})
         try:
@@ -238,6 +241,7 @@ class Gateway:
         code = websocket.close_code if websocket.close_code is not None else 1006
         reason = websocket.close_reason or ""
         self._publish_lifecycle(connection.origin, "disconnected", close_code=code, close_reason=reason)
+        connection.finished.set()
         log.info("station disconnected", extra={**context, "close_code": code, "close_reason": reason})
 
     # Carrying out the core's actions.

@@ -29,6 +29,7 @@ def _open(context: Context, base_url: str, station_id: str, subprotocols: list[s
     'I have a charging station with unique_id "{station_id}" and subprotocol "{subprotocol}" connected to the server'
 )
 def step_connected(context: Context, station_id: str, subprotocol: str) -> None:
+    context.target_station = None
     station = _open(context, context.gateway_url, station_id, [subprotocol])
     assert station.protocol == subprotocol, f"negotiated {station.protocol!r}, wanted {subprotocol!r}"
     context.in_topic = IN_TOPIC
@@ -36,6 +37,7 @@ def step_connected(context: Context, station_id: str, subprotocol: str) -> None:
 
 @given('a charging station "{station_id}" with subprotocol "{subprotocol}" connected to a gateway that no CSMS serves')
 def step_connected_lonely(context: Context, station_id: str, subprotocol: str) -> None:
+    context.target_station = None
     station = _open(context, context.lonely_gateway_url, station_id, [subprotocol])
     assert station.protocol == subprotocol
     context.in_topic, context.out_topic = context.lonely_topics
@@ -189,11 +191,57 @@ def step_csms_gets_callerror(context: Context, code: str, action: str) -> None:
     def answered(records: list[dict[str, Any]]) -> bool:
         return any(r.get("message_id") == call_id and r.get("message_type") == 4 for r in records)
 
-    records = read_until(
-        context.kafka_servers, context.in_topic, context.station.station_id, answered, context.lonely_timeout + 15
-    )
+    station_id = getattr(context, "target_station", None) or context.station.station_id
+    records = read_until(context.kafka_servers, context.in_topic, station_id, answered, context.lonely_timeout + 15)
     answers = [r for r in records if r.get("message_id") == call_id]
     assert len(answers) == 1, f"expected exactly one answer, got {answers}"
     answer = answers[0]
     assert answer["origin"] == "gateway" and answer["frame"][2] == code, answer
     assert answer["action"] == action and answer["request"] == [2, call_id, action, context.csms_payload], answer
+
+
+@when('the station "{station_id}" connects again with subprotocol "{subprotocol}"')
+def step_connect_again(context: Context, station_id: str, subprotocol: str) -> None:
+    context.first = context.station
+    context.stations[f"{station_id}#1"] = context.first
+    _open(context, context.gateway_url, station_id, [subprotocol])
+
+
+@then('the first connection is closed with code {code:d} and reason "{reason}"')
+def step_first_closed(context: Context, code: int, reason: str) -> None:
+    try:
+        message = context.first.connection.recv(timeout=10)
+    except ConnectionClosed as closed:
+        assert closed.rcvd is not None and (closed.rcvd.code, closed.rcvd.reason) == (code, reason), closed
+    else:
+        raise AssertionError(f"expected the old connection to close, got {message!r}")
+
+
+@then("the new connection is answered")
+def step_new_answered(context: Context) -> None:
+    message_id = context.station.call("Heartbeat", {})
+    frame = context.station.receive()
+    assert frame[:2] == [3, message_id], frame
+
+
+@then('messages_in holds, in order, for "{station_id}": {kinds}')
+def step_lifecycle_order(context: Context, station_id: str, kinds: str) -> None:
+    before = _kinds_until_heartbeat(context, station_id)
+    lifecycle = [r["kind"] for r in before if r["kind"] != "frame"]
+    expected = [kind.strip() for kind in kinds.split(",")]
+    assert lifecycle[-len(expected) :] == expected, lifecycle
+    closes = [r for r in before if r["kind"] == "disconnected"]
+    assert closes[-1]["close_code"] == 1000 and closes[-1]["close_reason"] == "replaced by a newer connection", closes
+
+
+@when(
+    "the CSMS sends a \"{action}\" call with payload '{payload}' to the unconnected station \"{station_id}\" "
+    'speaking "{protocol}"'
+)
+def step_call_unconnected(context: Context, action: str, payload: str, station_id: str, protocol: str) -> None:
+    context.csms_call_id = str(uuid.uuid4())
+    context.csms_payload = json.loads(payload)
+    context.in_topic, context.out_topic = IN_TOPIC, "messages_out"
+    context.target_station = station_id
+    frame = [2, context.csms_call_id, action, context.csms_payload]
+    publish(context.kafka_servers, "messages_out", station_id, {"v": 1, "frame": frame, "protocol": protocol})
