@@ -19,7 +19,7 @@ from ocpp_gw.config import Config
 from ocpp_gw.core.envelope import out_record
 from ocpp_gw.core.frames import load_json
 from ocpp_gw.core.protocol import Fault, MessageType, OcppVersion, error_code
-from ocpp_gw.kafka_bus import ensure_topics, make_producer
+from ocpp_gw.kafka_bus import METADATA_MAX_AGE_MS, ensure_topics, make_producer
 
 from .handlers import HANDLERS, Request
 
@@ -68,6 +68,7 @@ class CsmsWorker:
             auto_offset_reset=config.csms.auto_offset_reset,
             enable_auto_commit=False,
             request_timeout_ms=config.kafka.request_timeout_ms,
+            metadata_max_age_ms=METADATA_MAX_AGE_MS,
         )
 
     async def run(self, stop: asyncio.Event) -> None:

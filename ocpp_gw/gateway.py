@@ -38,7 +38,7 @@ from .core.session import (
     pending_call,
     refuse_csms_call,
 )
-from .kafka_bus import OrderedPublisher, Outgoing, ensure_topics, make_producer
+from .kafka_bus import METADATA_MAX_AGE_MS, OrderedPublisher, Outgoing, ensure_topics, make_producer
 
 log = logging.getLogger("ocpp_gw")
 
@@ -123,6 +123,7 @@ class Gateway:
             auto_offset_reset="latest",
             enable_auto_commit=True,
             request_timeout_ms=config.kafka.request_timeout_ms,
+            metadata_max_age_ms=METADATA_MAX_AGE_MS,
         )
 
     # Start-up and shutdown.

@@ -36,8 +36,34 @@ async def ensure_topics(config: KafkaConfig, *topics: str) -> None:
             log.info("created topics", extra={"topics": missing, "partitions": config.num_partitions})
         except TopicAlreadyExistsError:
             pass
+        await _wait_for_leaders(admin, missing)
     finally:
         await admin.close()
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, topics: list[str], timeout: float = 30.0) -> None:
+    """Wait until new topics' partitions all have leaders, so consumers see them when they join.
+
+    A consumer that joins before a fresh topic shows up in metadata gets an empty assignment and
+    would not notice the topic until its next metadata refresh.
+    """
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        described = await admin.describe_topics(topics)
+        ready = [
+            t
+            for t in described
+            if t["error_code"] == 0 and t["partitions"] and all(p["leader"] >= 0 for p in t["partitions"])
+        ]
+        if len(ready) == len(topics):
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise KafkaError(f"topics {topics} have no partition leaders after {timeout:g} s")
+        await asyncio.sleep(0.1)
+
+
+METADATA_MAX_AGE_MS = 5000
+"""Consumers refresh metadata this often, so added partitions and topics are picked up quickly."""
 
 
 def make_producer(config: KafkaConfig) -> AIOKafkaProducer:

@@ -235,7 +235,7 @@ def step_lifecycle_order(context: Context, station_id: str, kinds: str) -> None:
 
 
 @when(
-    "the CSMS sends a \"{action}\" call with payload '{payload}' to the unconnected station \"{station_id}\" "
+    'the CSMS sends a "{action}" call with payload \'{payload}\' to the unconnected station "{station_id}" '
     'speaking "{protocol}"'
 )
 def step_call_unconnected(context: Context, action: str, payload: str, station_id: str, protocol: str) -> None:
