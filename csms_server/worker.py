@@ -112,7 +112,11 @@ class CsmsWorker:
             extra={"station_id": station_id, "action": document.get("action"), "message_id": reply[1]},
         )
         value = out_record(reply, OcppVersion(document["protocol"]))
+        partition = document.get("reply_partition")
         future: asyncio.Future[Any] = await self.producer.send(
-            self.config.kafka.out_messages_topic, value=value, key=station_id.encode()
+            self.config.kafka.out_messages_topic,
+            value=value,
+            key=station_id.encode(),
+            partition=partition if isinstance(partition, int) else None,
         )
         return future

@@ -55,6 +55,7 @@ def before_all(context: Context) -> None:
                 "OCPPGW_OCPP_GATEWAY__STATION_RESPONSE_TIMEOUT": str(LONELY_TIMEOUT),
                 "OCPPGW_KAFKA__IN_MESSAGES_TOPIC": context.lonely_topics[0],
                 "OCPPGW_KAFKA__OUT_MESSAGES_TOPIC": context.lonely_topics[1],
+                "OCPPGW_KAFKA__ROUTES_TOPIC": "lonely_routes",
                 "OCPPGW_KAFKA__OCPP_GW_CONSUMER_GROUP": "lonely_gateways",
             },
             context.log_dir,

@@ -39,6 +39,7 @@ class KafkaConfig:
     servers: str = "127.0.0.1:9092"
     in_messages_topic: str = "messages_in"
     out_messages_topic: str = "messages_out"
+    routes_topic: str = "station_routes"
     ocpp_gw_consumer_group: str = "ocpp_gateways"
     csms_consumer_group: str = "csms_server"
     num_partitions: int = 8

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from .config import Config
 from .core.envelope import EnvelopeError, Origin, decode_out_record, frame_record, lifecycle_record
 from .core.frames import Call
 from .core.protocol import Fault, OcppVersion, select_subprotocol, valid_station_id
+from .core.routing import Delivery, HeldStation, Route, RouteVerdict, reply_partition, route_out_record
 from .core.session import (
     Action,
     Notice,
@@ -39,6 +41,7 @@ from .core.session import (
     refuse_csms_call,
 )
 from .kafka_bus import METADATA_MAX_AGE_MS, OrderedPublisher, Outgoing, ensure_topics, make_producer
+from .routes import RouteBook
 
 log = logging.getLogger("ocpp_gw")
 
@@ -67,6 +70,8 @@ class StationConnection:
         self.websocket = websocket
         self.session = session
         self.origin = origin
+        self.route = HeldStation(uuid.uuid4().hex)
+        self.connected_at = utc_now()
         self.outbox: asyncio.Queue[str] = asyncio.Queue(SEND_QUEUE_SIZE)
         self.timer: asyncio.TimerHandle | None = None
         self.timer_at: float | None = None
@@ -88,13 +93,10 @@ class _Assignment(ConsumerRebalanceListener):  # type: ignore[misc]
         self.gateway = gateway
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        self.gateway.partitions.difference_update(tp.partition for tp in revoked)
+        return None
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        self.gateway.partitions.update(tp.partition for tp in assigned)
-        log.info("messages_out partitions assigned", extra={"partitions": sorted(self.gateway.partitions)})
-        if self.gateway.partitions:
-            self.gateway.assigned.set()
+        self.gateway.partitions_changed(sorted(tp.partition for tp in assigned))
 
 
 class Gateway:
@@ -111,8 +113,9 @@ class Gateway:
             csms_queue_size=self.gw.csms_queue_size,
         )
         self.connections: dict[str, StationConnection] = {}
-        self.partitions: set[int] = set()
+        self.partitions: list[int] = []
         self.assigned = asyncio.Event()
+        self.routes = RouteBook(config.kafka, self._on_route_record)
         self.counters: Counter[str] = Counter()
         self.loop = asyncio.get_running_loop()
         self.producer = make_producer(config.kafka)
@@ -120,8 +123,10 @@ class Gateway:
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=config.kafka.bootstrap_servers,
             group_id=config.kafka.ocpp_gw_consumer_group,
+            group_instance_id=self.gateway_id,
             auto_offset_reset="latest",
             enable_auto_commit=True,
+            auto_commit_interval_ms=1000,
             request_timeout_ms=config.kafka.request_timeout_ms,
             metadata_max_age_ms=METADATA_MAX_AGE_MS,
         )
@@ -130,9 +135,16 @@ class Gateway:
 
     async def run(self, stop: asyncio.Event) -> None:
         kafka = self.config.kafka
-        await ensure_topics(kafka, kafka.in_messages_topic, kafka.out_messages_topic)
+        await ensure_topics(
+            kafka,
+            kafka.in_messages_topic,
+            kafka.out_messages_topic,
+            kafka.routes_topic,
+            compacted=(kafka.routes_topic,),
+        )
         await self.producer.start()
         self.publisher.start()
+        await self.routes.start()
         await self.consumer.start()
         self.consumer.subscribe([kafka.out_messages_topic], listener=_Assignment(self))
         consuming = asyncio.create_task(self._consume(), name="consume-messages_out")
@@ -161,6 +173,7 @@ class Gateway:
             await bounded(self.publisher.close(), "flush records")
             await bounded(self.producer.stop(), "stop producer")
             await bounded(self.consumer.stop(), "leave consumer group")
+            await bounded(self.routes.stop(), "stop following routes")
             log.info("gateway stopped", extra={"counters": dict(self.counters)})
 
     async def _wait_assignment(self, stop: asyncio.Event, consuming: asyncio.Task[None]) -> None:
@@ -183,6 +196,11 @@ class Gateway:
     # The WebSocket side.
 
     def _check_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        if not self.partitions:
+            self.counters["handshake_refused_not_ready"] += 1
+            response = connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "Gateway not ready.\n")
+            response.headers["Retry-After"] = "5"
+            return response
         if station_id_from_path(request.path) is None:
             self.counters["handshake_refused_bad_station_id"] += 1
             log.warning("refused: invalid station id in path", extra={"path": request.path[:200]})
@@ -218,6 +236,7 @@ class Gateway:
             await previous.websocket.close(1000, "replaced by a newer connection")
             await previous.finished.wait()
         self._publish_lifecycle(origin, "connected", remote_address=remote)
+        self._publish_route(connection)
         log.info("station connected", extra={**context, "protocol": version.value})
         try:
             async for message in websocket:
@@ -242,6 +261,8 @@ class Gateway:
         code = websocket.close_code if websocket.close_code is not None else 1006
         reason = websocket.close_reason or ""
         self._publish_lifecycle(connection.origin, "disconnected", close_code=code, close_reason=reason)
+        if not connection.route.superseded:
+            self._publish_route_tombstone(connection)
         connection.finished.set()
         log.info("station disconnected", extra={**context, "close_code": code, "close_reason": reason})
 
@@ -267,9 +288,11 @@ class Gateway:
 
     def _publish_frame(self, origin: Origin, action: PublishToCsms) -> None:
         request = action.request
+        reply = reply_partition(origin.station_id, self.partitions)
         value = frame_record(
             origin,
             utc_now(),
+            reply_partition=reply,
             frame_text=action.text,
             message_type=action.message_type,
             message_id=action.message_id,
@@ -287,16 +310,87 @@ class Gateway:
                 self.config.kafka.in_messages_topic,
                 origin.station_id.encode(),
                 value,
-                origin.headers("frame"),
+                origin.headers("frame", reply),
                 on_failure,
             )
         )
 
     def _publish_lifecycle(self, origin: Origin, kind: str, **details: object) -> None:
-        value = lifecycle_record(origin, utc_now(), kind, **details)
+        reply = reply_partition(origin.station_id, self.partitions)
+        value = lifecycle_record(origin, utc_now(), kind, reply, **details)
         self.publisher.publish(
-            Outgoing(self.config.kafka.in_messages_topic, origin.station_id.encode(), value, origin.headers(kind))
+            Outgoing(
+                self.config.kafka.in_messages_topic, origin.station_id.encode(), value, origin.headers(kind, reply)
+            )
         )
+
+    # Routes and partitions.
+
+    def _publish_route(self, connection: StationConnection) -> None:
+        partition = reply_partition(connection.origin.station_id, self.partitions)
+        if partition is None:
+            return
+        origin = connection.origin
+        route = Route(
+            origin.station_id,
+            self.gateway_id,
+            partition,
+            origin.version.value,
+            connection.route.connection_id,
+            connection.connected_at,
+        )
+        self.publisher.publish(
+            Outgoing(
+                self.config.kafka.routes_topic,
+                origin.station_id.encode(),
+                route.encode(),
+                self._route_headers(connection),
+            )
+        )
+
+    def _publish_route_tombstone(self, connection: StationConnection) -> None:
+        key = connection.origin.station_id.encode()
+        self.publisher.publish(Outgoing(self.config.kafka.routes_topic, key, None, self._route_headers(connection)))
+
+    def _route_headers(self, connection: StationConnection) -> list[tuple[str, bytes]]:
+        return [("gateway_id", self.gateway_id.encode()), ("connection_id", connection.route.connection_id.encode())]
+
+    def _on_route_record(self, station_id: str, route: Route | None, headers: dict[str, bytes]) -> None:
+        connection = self.connections.get(station_id)
+        if connection is None:
+            return
+        tombstone_of = headers.get("connection_id", b"").decode(errors="replace") if route is None else None
+        verdict = connection.route.on_route_record(route, tombstone_of)
+        if verdict is RouteVerdict.CLOSE_STALE:
+            self.counters["stale_connection_closed"] += 1
+            log.warning(
+                "station connected to another gateway; closing the stale connection here",
+                extra={"station_id": station_id, "other_gateway": route.gateway_id if route else None},
+            )
+            connection.closing = asyncio.create_task(
+                connection.websocket.close(1000, "replaced by a newer connection on another gateway")
+            )
+        elif verdict is RouteVerdict.REPUBLISH:
+            self.counters["route_republished"] += 1
+            self._publish_route(connection)
+
+    def partitions_changed(self, partitions: list[int]) -> None:
+        """A rebalance gave this instance ``partitions``: readiness and every route follow."""
+        changed = partitions != self.partitions
+        self.partitions = partitions
+        self.counters["rebalances"] += 1
+        if not partitions:
+            log.error(
+                "this gateway owns no messages_out partition and refuses stations: are there more gateway "
+                "instances than partitions of the topic? Add partitions or remove instances",
+                extra={"topic": self.config.kafka.out_messages_topic},
+            )
+            return
+        log.info("messages_out partitions assigned", extra={"partitions": partitions})
+        self.assigned.set()
+        if changed:
+            for connection in self.connections.values():
+                self._publish_route(connection)
 
     def _publish_failed(self, station_id: str, message_id: str) -> None:
         connection = self.connections.get(station_id)
@@ -344,8 +438,22 @@ class Gateway:
             return
         connection = self.connections.get(out.station_id)
         now = self.loop.time()
-        if connection is not None:
+        self.counters["csms_records_received"] += 1
+        hops = int(dict(record.headers or ()).get("hops", b"0") or 0)
+        delivery, partition = route_out_record(
+            connection is not None, self.routes.get(out.station_id), self.gateway_id, record.partition, hops
+        )
+        if delivery is Delivery.DELIVER and connection is not None:
             self._apply(connection, connection.session.csms_frame(out.frame, now))
+            return
+        if delivery is Delivery.FORWARD:
+            self.counters["csms_records_forwarded"] += 1
+            headers = [(k, v) for k, v in record.headers or () if k != "hops"] + [("hops", str(hops + 1).encode())]
+            self.publisher.publish(
+                Outgoing(
+                    self.config.kafka.out_messages_topic, record.key or b"", record.value, headers, partition=partition
+                )
+            )
             return
         self.counters["csms_frame_station_offline"] += 1
         if isinstance(out.frame, Call) and not out.frame.send:

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 Headers = list[tuple[str, bytes]]
 
 
-async def ensure_topics(config: KafkaConfig, *topics: str) -> None:
+async def ensure_topics(config: KafkaConfig, *topics: str, compacted: tuple[str, ...] = ()) -> None:
     """Create the topics that do not exist yet, with the configured partitions and replicas."""
     admin = AIOKafkaAdminClient(
         bootstrap_servers=config.bootstrap_servers, request_timeout_ms=config.request_timeout_ms
@@ -31,7 +31,15 @@ async def ensure_topics(config: KafkaConfig, *topics: str) -> None:
             return
         try:
             await admin.create_topics(
-                [NewTopic(topic, config.num_partitions, config.replica_factor) for topic in missing]
+                [
+                    NewTopic(
+                        topic,
+                        config.num_partitions,
+                        config.replica_factor,
+                        topic_configs={"cleanup.policy": "compact"} if topic in compacted else None,
+                    )
+                    for topic in missing
+                ]
             )
             log.info("created topics", extra={"topics": missing, "partitions": config.num_partitions})
         except TopicAlreadyExistsError:
@@ -39,6 +47,21 @@ async def ensure_topics(config: KafkaConfig, *topics: str) -> None:
         await _wait_for_leaders(admin, missing)
     finally:
         await admin.close()
+
+
+async def partitions_of(config: KafkaConfig, topic: str) -> list[int]:
+    """The partition numbers of ``topic``; ``KafkaError`` if it does not exist."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=config.bootstrap_servers, request_timeout_ms=config.request_timeout_ms
+    )
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    if described["error_code"] != 0 or not described["partitions"]:
+        raise KafkaError(f"topic {topic} does not exist")
+    return sorted(p["partition"] for p in described["partitions"])
 
 
 async def _wait_for_leaders(admin: AIOKafkaAdminClient, topics: list[str], timeout: float = 30.0) -> None:
@@ -83,9 +106,10 @@ class Outgoing:
 
     topic: str
     key: bytes
-    value: bytes
+    value: bytes | None
     headers: Headers
     on_failure: Callable[[], None] | None = None
+    partition: int | None = None
 
 
 class OrderedPublisher:
@@ -124,7 +148,7 @@ class OrderedPublisher:
         while (record := await self._queue.get()) is not None:
             try:
                 delivery = await self._producer.send(
-                    record.topic, value=record.value, key=record.key, headers=record.headers
+                    record.topic, value=record.value, key=record.key, headers=record.headers, partition=record.partition
                 )
             except KafkaError as error:
                 log.error("kafka refused a record", extra={"topic": record.topic, "error": str(error)})

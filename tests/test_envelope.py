@@ -37,6 +37,7 @@ def test_frame_record_keeps_the_frame_text_exactly_and_attaches_the_request() ->
     value = frame_record(
         ORIGIN,
         "2026-01-01T00:00:00.000Z",
+        reply_partition=3,
         frame_text=text,
         message_type=3,
         message_id="c1",
@@ -49,6 +50,7 @@ def test_frame_record_keeps_the_frame_text_exactly_and_attaches_the_request() ->
     validate(document, "in_record")
     assert document["request"] == [2, "c1", "Reset", {"type": "Soft"}] and document["station_id"] == "CP|1"
     assert document["protocol"] == "ocpp1.6" and document["kind"] == "frame" and document["late"] is False
+    assert document["reply_partition"] == 3
 
 
 def test_lifecycle_records_validate() -> None:
@@ -56,8 +58,9 @@ def test_lifecycle_records_validate() -> None:
         ("connected", {"remote_address": "1.2.3.4:5"}),
         ("disconnected", {"close_code": 1000, "close_reason": ""}),
     ):
-        validate(json.loads(lifecycle_record(ORIGIN, "t", kind, **details)), "in_record")
-    assert dict(ORIGIN.headers("connected"))["station_id"] == b"CP|1"
+        validate(json.loads(lifecycle_record(ORIGIN, "t", kind, 0, **details)), "in_record")
+    headers = dict(ORIGIN.headers("connected", 5))
+    assert headers["station_id"] == b"CP|1" and headers["reply_partition"] == b"5"
 
 
 def test_out_record_round_trips() -> None:

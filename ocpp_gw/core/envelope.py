@@ -4,6 +4,8 @@
 
 - ``kind``: "frame" (an OCPP-J frame from the station, or a CALLERROR the gateway wrote on its
   behalf, see ``origin``), "connected" or "disconnected".
+- ``reply_partition``: the ``messages_out`` partition, owned by the gateway that holds the
+  station, on which the CSMS answers (also a header of the same name).
 - ``frame``: the OCPP-J message exactly as the station sent it (spliced in verbatim, so numbers
   and key order survive), ``origin``, ``message_type``, ``message_id``, ``action`` (of the CALL,
   or of the CSMS CALL being answered), ``request`` (the CSMS CALL an answer belongs to) and
@@ -38,17 +40,20 @@ class Origin:
     version: OcppVersion
     gateway_id: str
 
-    def headers(self, kind: str) -> Headers:
-        return [
+    def headers(self, kind: str, reply_partition: int | None) -> Headers:
+        headers = [
             ("station_id", self.station_id.encode()),
             ("protocol", self.version.value.encode()),
             ("gateway_id", self.gateway_id.encode()),
             ("kind", kind.encode()),
             ("envelope_version", b"1"),
         ]
+        if reply_partition is not None:
+            headers.append(("reply_partition", str(reply_partition).encode()))
+        return headers
 
-    def _head(self, kind: str, received_at: str) -> dict[str, Any]:
-        return {
+    def _head(self, kind: str, received_at: str, reply_partition: int | None) -> dict[str, Any]:
+        head: dict[str, Any] = {
             "v": ENVELOPE_VERSION,
             "kind": kind,
             "station_id": self.station_id,
@@ -56,12 +61,16 @@ class Origin:
             "gateway_id": self.gateway_id,
             "received_at": received_at,
         }
+        if reply_partition is not None:
+            head["reply_partition"] = reply_partition
+        return head
 
 
 def frame_record(
     origin: Origin,
     received_at: str,
     *,
+    reply_partition: int | None,
     frame_text: str,
     message_type: int,
     message_id: str,
@@ -75,7 +84,7 @@ def frame_record(
     ``frame_text`` and ``request_text`` were validated as JSON when they were received, so they
     are spliced into the object as they are instead of being parsed and written again.
     """
-    head = origin._head("frame", received_at)
+    head = origin._head("frame", received_at, reply_partition)
     head.update(origin=source, message_type=message_type, message_id=message_id, late=late)
     if action is not None:
         head["action"] = action
@@ -85,9 +94,9 @@ def frame_record(
     return body + b',"frame":' + frame_text.encode() + b"}"
 
 
-def lifecycle_record(origin: Origin, received_at: str, kind: str, **details: Any) -> bytes:
+def lifecycle_record(origin: Origin, received_at: str, kind: str, reply_partition: int | None, **details: Any) -> bytes:
     """A ``connected`` or ``disconnected`` event, ordered with the station's frames by its key."""
-    head = origin._head(kind, received_at)
+    head = origin._head(kind, received_at, reply_partition)
     head.update(details)
     return orjson.dumps(head)
 

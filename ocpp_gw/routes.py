@@ -1,0 +1,129 @@
+"""The station route table, read from the compacted ``station_routes`` topic.
+
+Gateways keep it to pass on records for stations that moved, and to notice stale sockets; a CSMS
+uses it to start calls (:func:`publish_to_station`). Any service can read the topic the same way:
+key = station id, value = :class:`ocpp_gw.core.routing.Route` as JSON, a tombstone on disconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from .config import KafkaConfig
+from .core.envelope import out_record
+from .core.protocol import OcppVersion
+from .core.routing import Route
+from .kafka_bus import METADATA_MAX_AGE_MS, partitions_of
+
+log = logging.getLogger(__name__)
+
+RouteListener = Callable[[str, Route | None, dict[str, bytes]], None]
+
+
+class StationOffline(Exception):
+    """The route table has no route for the station."""
+
+
+class RouteBook:
+    """Follows ``station_routes`` from its beginning and keeps the latest route of every station."""
+
+    def __init__(self, config: KafkaConfig, listener: RouteListener | None = None) -> None:
+        self.config = config
+        self.routes: dict[str, Route] = {}
+        self.loaded = asyncio.Event()
+        self._listener = listener
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=config.bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            request_timeout_ms=config.request_timeout_ms,
+            metadata_max_age_ms=METADATA_MAX_AGE_MS,
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    def get(self, station_id: str) -> Route | None:
+        return self.routes.get(station_id)
+
+    async def start(self) -> None:
+        """Start following the topic and return once everything already in it has been read."""
+        partitions = await partitions_of(self.config, self.config.routes_topic)
+        await self._consumer.start()
+        assigned = [TopicPartition(self.config.routes_topic, p) for p in sorted(partitions)]
+        self._consumer.assign(assigned)
+        await self._consumer.seek_to_beginning(*assigned)
+        ends = await self._consumer.end_offsets(assigned)
+        self._task = asyncio.create_task(self._follow(ends), name="follow-station_routes")
+        loaded = asyncio.create_task(self.loaded.wait())
+        done, _ = await asyncio.wait((loaded, self._task), return_when=asyncio.FIRST_COMPLETED)
+        if self._task in done:
+            loaded.cancel()
+            self._task.result()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._consumer.stop()
+
+    async def _follow(self, ends: dict[TopicPartition, int]) -> None:
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=200)
+            for records in batches.values():
+                for record in records:
+                    self._apply(record.key, record.value, dict(record.headers or ()))
+            if not self.loaded.is_set() and all(
+                await asyncio.gather(*(self._caught_up(tp, end) for tp, end in ends.items()))
+            ):
+                self.loaded.set()
+                log.info("station routes loaded", extra={"routes": len(self.routes)})
+
+    async def _caught_up(self, tp: TopicPartition, end: int) -> bool:
+        position: int = await self._consumer.position(tp)
+        return position >= end
+
+    def _apply(self, key: bytes | None, value: bytes | None, headers: dict[str, bytes]) -> None:
+        if not key:
+            return
+        station_id = key.decode(errors="replace")
+        route: Route | None = None
+        if value is None:
+            self.routes.pop(station_id, None)
+        else:
+            try:
+                route = Route.decode(value)
+            except ValueError as error:
+                log.warning(
+                    "skipping an unreadable route record", extra={"station_id": station_id, "error": str(error)}
+                )
+                return
+            self.routes[station_id] = route
+        if self._listener is not None:
+            self._listener(station_id, route, headers)
+
+
+async def publish_to_station(
+    producer: AIOKafkaProducer,
+    config: KafkaConfig,
+    routes: RouteBook,
+    station_id: str,
+    frame: list[Any],
+) -> Route:
+    """Publish ``frame`` for ``station_id`` on the partition of its current route (for CSMS-started calls)."""
+    route = routes.get(station_id)
+    if route is None:
+        raise StationOffline(station_id)
+    await producer.send_and_wait(
+        config.out_messages_topic,
+        out_record(frame, OcppVersion(route.protocol)),
+        key=station_id.encode(),
+        partition=route.partition,
+    )
+    return route
