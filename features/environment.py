@@ -11,10 +11,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from behave.model import Scenario
 from behave.runner import Context
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from support.cluster import Cluster
 from support.processes import Broker, Program
 
 GATEWAY_PORT = 19000
@@ -74,10 +76,23 @@ def before_all(context: Context) -> None:
     context.lonely_timeout = LONELY_TIMEOUT
 
 
-def after_scenario(context: Context, scenario: object) -> None:
+def before_scenario(context: Context, scenario: Scenario) -> None:
+    context.stations = {}
+    context.target_station = None
+    if "cluster" in scenario.effective_tags:
+        partitions = 2 if "two_partitions" in scenario.effective_tags else 6
+        context.cluster = Cluster(context.kafka_servers, 3, context.log_dir, partitions)
+        context.cluster.wait_ready()
+
+
+def after_scenario(context: Context, scenario: Scenario) -> None:
     for station in getattr(context, "stations", {}).values():
         station.close()
     context.stations = {}
+    cluster = getattr(context, "cluster", None)
+    if cluster is not None:
+        cluster.stop()
+        context.cluster = None
 
 
 def after_all(context: Context) -> None:

@@ -177,7 +177,7 @@ class Gateway:
             log.info("gateway stopped", extra={"counters": dict(self.counters)})
 
     async def _wait_assignment(self, stop: asyncio.Event, consuming: asyncio.Task[None]) -> None:
-        """Accept no station before this instance owns a ``messages_out`` partition."""
+        """Open the listener only after the first assignment (stations are refused while it is empty)."""
         waiters = [asyncio.ensure_future(e.wait()) for e in (self.assigned, stop)] + [consuming]
         done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         for waiter in pending:
@@ -189,7 +189,7 @@ class Gateway:
     def _log_ready(self, server: Server) -> None:
         ports = sorted({sock.getsockname()[1] for sock in server.sockets})
         log.info(
-            "gateway ready",
+            "gateway ready" if self.partitions else "gateway listening, not ready: no partition",
             extra={"gateway_id": self.gateway_id, "ports": ports, "subprotocols": list(self.gw.subprotocols)},
         )
 
@@ -379,15 +379,15 @@ class Gateway:
         changed = partitions != self.partitions
         self.partitions = partitions
         self.counters["rebalances"] += 1
+        self.assigned.set()
         if not partitions:
             log.error(
                 "this gateway owns no messages_out partition and refuses stations: are there more gateway "
                 "instances than partitions of the topic? Add partitions or remove instances",
-                extra={"topic": self.config.kafka.out_messages_topic},
+                extra={"topic": self.config.kafka.out_messages_topic, "partitions": []},
             )
             return
         log.info("messages_out partitions assigned", extra={"partitions": partitions})
-        self.assigned.set()
         if changed:
             for connection in self.connections.values():
                 self._publish_route(connection)

@@ -8,7 +8,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from ocpp_gw.config import KafkaConfig
+from ocpp_gw.kafka_bus import partitions_of
+from ocpp_gw.routes import RouteBook, publish_to_station
 
 Record = dict[str, Any]
 
@@ -50,3 +54,63 @@ async def _publish(servers: str, topic: str, key: str, value: dict[str, Any]) ->
         await producer.send_and_wait(topic, json.dumps(value).encode(), key=key.encode())
     finally:
         await producer.stop()
+
+
+def call_via_routes(
+    servers: str,
+    out_topic: str,
+    routes_topic: str,
+    station_id: str,
+    frame: list[Any],
+    expect_gateway: str | None = None,
+    timeout: float = 20.0,
+) -> str:
+    """Publish ``frame`` on the station's current route, as a CSMS starts a call; returns the route's gateway.
+
+    With ``expect_gateway``, first wait until the route table shows the station on that gateway.
+    """
+    return asyncio.run(_call_via_routes(servers, out_topic, routes_topic, station_id, frame, expect_gateway, timeout))
+
+
+async def _call_via_routes(
+    servers: str,
+    out_topic: str,
+    routes_topic: str,
+    station_id: str,
+    frame: list[Any],
+    expect_gateway: str | None,
+    timeout: float,
+) -> str:
+    config = KafkaConfig(servers=servers, out_messages_topic=out_topic, routes_topic=routes_topic)
+    book = RouteBook(config)
+    await book.start()
+    producer = AIOKafkaProducer(bootstrap_servers=servers)
+    await producer.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            route = book.get(station_id)
+            if route is not None and expect_gateway in (None, route.gateway_id):
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no route of {station_id} on {expect_gateway}: {route}")
+            await asyncio.sleep(0.05)
+        return (await publish_to_station(producer, config, book, station_id, frame)).gateway_id
+    finally:
+        await producer.stop()
+        await book.stop()
+
+
+def topic_size(servers: str, topic: str) -> int:
+    """How many records ``topic`` holds (the sum of its partitions' end offsets)."""
+    return asyncio.run(_topic_size(servers, topic))
+
+
+async def _topic_size(servers: str, topic: str) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=servers, group_id=None)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in await partitions_of(KafkaConfig(servers=servers), topic)]
+        return sum((await consumer.end_offsets(partitions)).values())
+    finally:
+        await consumer.stop()

@@ -41,13 +41,17 @@ class Program:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def wait_for_log(self, needle: str, timeout: float = 60.0) -> None:
+    def wait_for_log(self, needles: str | tuple[str, ...], timeout: float = 60.0) -> None:
+        """Wait until the log holds ``needles`` (or one of them)."""
+        wanted = (needles,) if isinstance(needles, str) else needles
+
         def seen() -> bool:
             if self.process.poll() is not None:
                 raise AssertionError(f"{self.name} exited with {self.process.returncode}:\n{self.tail()}")
-            return needle in self.log_text()
+            text = self.log_text()
+            return any(needle in text for needle in wanted)
 
-        wait_until(seen, timeout, f"{self.name} to log {needle!r}")
+        wait_until(seen, timeout, f"{self.name} to log {wanted!r}")
 
     def tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_text().splitlines()[-lines:])

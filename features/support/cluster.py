@@ -1,0 +1,94 @@
+"""A cluster of gateway instances and a CSMS on topics of their own, started fresh for a scenario."""
+
+from __future__ import annotations
+
+import json
+import signal
+import uuid
+from pathlib import Path
+from typing import Any
+
+from .processes import Program, wait_until
+
+CLUSTER_BASE_PORT = 19100
+
+
+def latest_partitions(log_text: str) -> list[int] | None:
+    """The partitions the gateway's latest assignment log line names, or None before any."""
+    latest = None
+    for line in log_text.splitlines():
+        if '"partitions"' in line and ("partitions assigned" in line or "owns no messages_out partition" in line):
+            latest = json.loads(line)["partitions"]
+    return latest
+
+
+class Cluster:
+    def __init__(self, servers: str, size: int, log_dir: Path, partitions: int = 6) -> None:
+        suffix = uuid.uuid4().hex[:8]
+        self.in_topic, self.out_topic, self.routes_topic = (
+            f"c_in_{suffix}",
+            f"c_out_{suffix}",
+            f"c_routes_{suffix}",
+        )
+        self.servers = servers
+        base = {
+            "OCPPGW_KAFKA__SERVERS": servers,
+            "OCPPGW_KAFKA__IN_MESSAGES_TOPIC": self.in_topic,
+            "OCPPGW_KAFKA__OUT_MESSAGES_TOPIC": self.out_topic,
+            "OCPPGW_KAFKA__ROUTES_TOPIC": self.routes_topic,
+            "OCPPGW_KAFKA__NUM_PARTITIONS": str(partitions),
+            "OCPPGW_KAFKA__OCPP_GW_CONSUMER_GROUP": f"c_gateways_{suffix}",
+            "OCPPGW_KAFKA__CSMS_CONSUMER_GROUP": f"c_csms_{suffix}",
+        }
+        self.csms = Program(f"cluster-csms-{suffix}", "csms_server", base, log_dir)
+        self.gateways: list[Program] = []
+        self.urls: list[str] = []
+        for index in range(size):
+            port = CLUSTER_BASE_PORT + index
+            env = {
+                **base,
+                "OCPPGW_OCPP_GATEWAY__LISTENING_PORT": str(port),
+                "OCPPGW_OCPP_GATEWAY__INSTANCE_ID": f"gw-{index + 1}",
+            }
+            self.gateways.append(Program(f"cluster-gw{index + 1}-{suffix}", "ocpp_gw", env, log_dir))
+            self.urls.append(f"ws://127.0.0.1:{port}/ocpp")
+        self.killed: set[int] = set()
+        self.partitions = partitions
+
+    def wait_ready(self) -> None:
+        """Wait for the CSMS, and until the gateways' latest assignments split the partitions between them."""
+        self.csms.wait_for_log("csms ready", timeout=90)
+        for gateway in self.gateways:
+            gateway.wait_for_log(("gateway ready", "gateway listening"), timeout=90)
+
+        def settled() -> bool:
+            owned = [latest_partitions(g.log_text()) for g in self.gateways]
+            if any(o is None for o in owned):
+                return False
+            flat = [p for o in owned for p in o or []]
+            return sorted(flat) == list(range(self.partitions))
+
+        wait_until(settled, 60, "the gateways' assignments to cover every partition once")
+
+    def kill(self, index: int) -> None:
+        self.gateways[index].process.send_signal(signal.SIGKILL)
+        self.gateways[index].process.wait()
+        self.killed.add(index)
+
+    def alive(self) -> list[int]:
+        return [i for i in range(len(self.gateways)) if i not in self.killed]
+
+    def stop_gateways(self) -> list[dict[str, Any]]:
+        """Stop the live gateways cleanly and return the counters each logged on the way out."""
+        counters = []
+        for index in self.alive():
+            gateway = self.gateways[index]
+            assert gateway.stop() == 0, gateway.tail()
+            lines = [json.loads(line) for line in gateway.log_text().splitlines() if '"gateway stopped"' in line]
+            counters.append(lines[-1]["counters"])
+            self.killed.add(index)
+        return counters
+
+    def stop(self) -> None:
+        for program in [*self.gateways, self.csms]:
+            program.stop()
