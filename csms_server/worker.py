@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 
 from ocpp_gw.cli import bounded
-from ocpp_gw.config import Config
+from ocpp_gw.config import Config, CsmsConfig
 from ocpp_gw.core.envelope import out_record
 from ocpp_gw.core.frames import load_json
 from ocpp_gw.core.protocol import Fault, MessageType, OcppVersion, error_code
@@ -26,7 +26,7 @@ from .handlers import HANDLERS, Request
 log = logging.getLogger("csms_server")
 
 
-def answer(document: dict[str, Any], heartbeat_interval: int) -> list[Any] | None:
+def answer(document: dict[str, Any], settings: CsmsConfig) -> list[Any] | None:
     """The OCPP-J answer to a station CALL in a ``messages_in`` record, or None if there is none to give."""
     if document.get("kind") != "frame" or document.get("origin") != "station":
         return None
@@ -39,7 +39,7 @@ def answer(document: dict[str, Any], heartbeat_interval: int) -> list[Any] | Non
     if handler is None:
         code = error_code(version, Fault.NOT_IMPLEMENTED)
         return [MessageType.CALLERROR, message_id, code, f"{action} is not implemented by this CSMS", {}]
-    request = Request(document["station_id"], version, action, payload, heartbeat_interval)
+    request = Request(document["station_id"], version, action, payload, settings)
     try:
         return [MessageType.CALLRESULT, message_id, handler(request)]
     except Exception:
@@ -97,7 +97,7 @@ class CsmsWorker:
     async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> asyncio.Future[Any] | None:
         try:
             document = load_json(record.value or b"")
-            reply = answer(document, self.config.csms.heartbeat_interval) if isinstance(document, dict) else None
+            reply = answer(document, self.config.csms) if isinstance(document, dict) else None
         except (ValueError, KeyError, TypeError, RecursionError) as error:
             log.warning(
                 "skipping unreadable record",

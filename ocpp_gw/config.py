@@ -92,6 +92,9 @@ class GatewayConfig:
 class CsmsConfig:
     heartbeat_interval: int = 300
     auto_offset_reset: str = _choice("earliest", "earliest", "latest")
+    boot_policy: str = _choice("accept", "accept", "allow_list", "pending")
+    allowed_stations: tuple[str, ...] = ()
+    call_timeout: float = 35.0
 
 
 @dataclass(frozen=True)
