@@ -1,4 +1,4 @@
-"""``charge-station``: a simulated OCPP charge station."""
+"""``charge-station``: one or many simulated OCPP charge stations."""
 
 from __future__ import annotations
 
@@ -10,20 +10,20 @@ import sys
 from ocpp_gw.cli import base_parser, install_stop_handlers, run_program
 from ocpp_gw.config import Config
 
-from .simulator import CHARGE_POINTS, run_station
+from .simulator import PROTOCOLS, run_stations
 
 
 async def _run(config: Config, args: argparse.Namespace) -> int:
     station = config.charge_station
+    if args.stations:
+        ids = [station.id_pattern.format(n=n) for n in range(1, args.stations + 1)]
+    else:
+        ids = [args.id or station.station_id]
+    heartbeats = station.heartbeats if args.heartbeats is None else args.heartbeats
     stop = asyncio.Event()
     install_stop_handlers(stop)
     running = asyncio.create_task(
-        run_station(
-            station,
-            args.id or station.station_id,
-            args.protocol or station.protocol,
-            station.heartbeats if args.heartbeats is None else args.heartbeats,
-        )
+        run_stations(station, ids, args.protocol or station.protocol, heartbeats, args.charge)
     )
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait((running, stopping), return_when=asyncio.FIRST_COMPLETED)
@@ -37,10 +37,12 @@ async def _run(config: Config, args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = base_parser("charge-station", "Simulated charge station: boots, then sends heartbeats.")
+    parser = base_parser("charge-station", "Simulated charge station(s): boot, heartbeat, answer the CSMS.")
     parser.add_argument("--id", help="station id (default: [charge_station] station_id)")
-    parser.add_argument("--protocol", choices=sorted(CHARGE_POINTS), help="OCPP subprotocol")
-    parser.add_argument("--heartbeats", type=int, help="stop after this many heartbeats (0: never)")
+    parser.add_argument("--protocol", choices=PROTOCOLS, help="OCPP subprotocol")
+    parser.add_argument("--heartbeats", type=int, help="exit after this many heartbeats (0: never)")
+    parser.add_argument("--stations", type=int, default=0, help="run N stations named by [charge_station] id_pattern")
+    parser.add_argument("--charge", action="store_true", help="run one charging session after the first boot")
     return run_program("charge-station", parser.parse_args(argv), _run)
 
 

@@ -105,8 +105,18 @@ class ChargeStationConfig:
     vendor: str = "OpenVendor"
     model: str = "SimCharger"
     heartbeats: int = 0
+    password: str = ""
+    charge_seconds: float = 30.0
+    meter_interval: float = 5.0
+    reconnect_base: float = 1.0
+    reconnect_max: float = 60.0
+    id_pattern: str = "CP_{n}"
 
     def __post_init__(self) -> None:
+        if "{n" not in self.id_pattern:
+            raise ConfigError(f"[charge_station] id_pattern: must contain {{n}}, got {self.id_pattern!r}")
+        if self.meter_interval <= 0 or self.reconnect_base <= 0:
+            raise ConfigError("[charge_station] meter_interval and reconnect_base: must be positive")
         if not self.gateway_url.startswith(("ws://", "wss://")):
             raise ConfigError(
                 f"[charge_station] gateway_url: must start with ws:// or wss://, got {self.gateway_url!r}"
