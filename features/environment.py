@@ -89,6 +89,9 @@ def after_scenario(context: Context, scenario: Scenario) -> None:
     for station in getattr(context, "stations", {}).values():
         station.close()
     context.stations = {}
+    for program, _, _ in getattr(context, "simulators", {}).values():
+        program.stop()
+    context.simulators = {}
     cluster = getattr(context, "cluster", None)
     if cluster is not None:
         cluster.stop()

@@ -39,5 +39,5 @@ until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
   sleep 0.2
 done
 
-setsid $BIN/charge-station --config config.cfg & pids+=($!)
+setsid $BIN/charge-station --config config.cfg --charge & pids+=($!)
 wait "${pids[@]}"

@@ -26,12 +26,12 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str, interva
 class Program:
     """One of our console programs, run as a real process with its log in a file."""
 
-    def __init__(self, name: str, module: str, env: dict[str, str], log_dir: Path) -> None:
+    def __init__(self, name: str, module: str, env: dict[str, str], log_dir: Path, args: tuple[str, ...] = ()) -> None:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
-        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        self._log = open(self.log_path, "a")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", module, "--config", str(ROOT / "config.cfg")],
+            [sys.executable, "-m", module, "--config", str(ROOT / "config.cfg"), *args],
             env={**os.environ, **env, "OCPPGW_LOGGING__FORMAT": "json"},
             stdout=self._log,
             stderr=subprocess.STDOUT,
