@@ -13,6 +13,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from ocpp_gw.cli import bounded
 from ocpp_gw.config import Config, CsmsConfig
@@ -83,13 +84,17 @@ class CsmsWorker:
                 deliveries = [await self._handle(record) for records in batches.values() for record in records]
                 results = await asyncio.gather(*(d for d in deliveries if d is not None), return_exceptions=True)
                 failed = [r for r in results if isinstance(r, BaseException)]
-                if failed:
-                    log.error("answers not acknowledged; batch will be read again", extra={"error": str(failed[0])})
-                    for tp, records in batches.items():
-                        self.consumer.seek(tp, records[0].offset)
-                    continue
-                if batches:
-                    await self.consumer.commit()
+                try:
+                    if failed:
+                        log.error("answers not acknowledged; batch will be read again", extra={"error": str(failed[0])})
+                        for tp, records in batches.items():
+                            self.consumer.seek(tp, records[0].offset)
+                    elif batches:
+                        await self.consumer.commit()
+                except (CommitFailedError, IllegalStateError) as error:
+                    log.warning(
+                        "rebalance during a batch; its records will be read again", extra={"error": repr(error)}
+                    )
         finally:
             await bounded(self.producer.stop(), "stop producer")
             await bounded(self.consumer.stop(), "leave consumer group")
@@ -113,10 +118,12 @@ class CsmsWorker:
         )
         value = out_record(reply, OcppVersion(document["protocol"]))
         partition = document.get("reply_partition")
-        future: asyncio.Future[Any] = await self.producer.send(
-            self.config.kafka.out_messages_topic,
-            value=value,
-            key=station_id.encode(),
-            partition=partition if isinstance(partition, int) else None,
-        )
+        topic, key = self.config.kafka.out_messages_topic, station_id.encode()
+        try:
+            future: asyncio.Future[Any] = await self.producer.send(
+                topic, value=value, key=key, partition=partition if isinstance(partition, int) else None
+            )
+        except AssertionError:
+            log.warning("unknown reply partition; answering by key", extra={"reply_partition": partition})
+            future = await self.producer.send(topic, value=value, key=key)
         return future

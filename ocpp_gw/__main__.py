@@ -14,8 +14,9 @@ from .gateway import Gateway
 async def _serve(config: Config, args: argparse.Namespace) -> int:
     stop = asyncio.Event()
     install_stop_handlers(stop)
-    await Gateway(config).run(stop)
-    return 0
+    gateway = Gateway(config)
+    await gateway.run(stop)
+    return 1 if gateway.failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,11 +28,20 @@ from .cli import bounded
 from .config import Config
 from .core.envelope import EnvelopeError, Origin, decode_out_record, frame_record, lifecycle_record
 from .core.frames import Call
-from .core.protocol import Fault, OcppVersion, select_subprotocol, valid_station_id
-from .core.routing import Delivery, HeldStation, Route, RouteVerdict, reply_partition, route_out_record
+from .core.protocol import Fault, MessageType, OcppVersion, select_subprotocol, valid_station_id
+from .core.routing import (
+    MAX_HOPS,
+    Delivery,
+    HeldStation,
+    Route,
+    RouteVerdict,
+    reply_partition,
+    route_out_record,
+)
 from .core.session import (
     Action,
     Notice,
+    PendingCall,
     PublishToCsms,
     SendToStation,
     SessionLimits,
@@ -44,6 +53,9 @@ from .kafka_bus import METADATA_MAX_AGE_MS, OrderedPublisher, Outgoing, ensure_t
 from .routes import RouteBook
 
 log = logging.getLogger("ocpp_gw")
+
+REPLACE_TIMEOUT = 15.0
+"""Seconds a new connection waits for the one it replaces to be wound up."""
 
 SEND_QUEUE_SIZE = 1000
 """Frames waiting to be written to one station; a station that stops reading is closed beyond it."""
@@ -117,6 +129,7 @@ class Gateway:
         self.assigned = asyncio.Event()
         self.routes = RouteBook(config.kafka, self._on_route_record)
         self.counters: Counter[str] = Counter()
+        self.failed = False
         self.loop = asyncio.get_running_loop()
         self.producer = make_producer(config.kafka)
         self.publisher = OrderedPublisher(self.producer)
@@ -148,6 +161,8 @@ class Gateway:
         await self.consumer.start()
         self.consumer.subscribe([kafka.out_messages_topic], listener=_Assignment(self))
         consuming = asyncio.create_task(self._consume(), name="consume-messages_out")
+        for task in (consuming, self.routes.task):
+            task.add_done_callback(lambda done: self._worker_ended(done, stop))
         try:
             await self._wait_assignment(stop, consuming)
             if stop.is_set():
@@ -175,6 +190,14 @@ class Gateway:
             await bounded(self.consumer.stop(), "leave consumer group")
             await bounded(self.routes.stop(), "stop following routes")
             log.info("gateway stopped", extra={"counters": dict(self.counters)})
+
+    def _worker_ended(self, task: asyncio.Task[None], stop: asyncio.Event) -> None:
+        """A Kafka loop must never end while the gateway runs: if one does, stop so it gets restarted."""
+        if task.cancelled() or stop.is_set():
+            return
+        log.critical("%s ended; stopping the gateway", task.get_name(), exc_info=task.exception())
+        self.failed = True
+        stop.set()
 
     async def _wait_assignment(self, stop: asyncio.Event, consuming: asyncio.Task[None]) -> None:
         """Open the listener only after the first assignment (stations are refused while it is empty)."""
@@ -231,14 +254,15 @@ class Gateway:
         origin = Origin(station_id, version, self.gateway_id)
         connection = StationConnection(websocket, StationSession(station_id, version, self.limits), origin)
         self.connections[station_id] = connection
-        if previous is not None:
-            log.warning("replacing the existing connection of the station", extra=context)
-            await previous.websocket.close(1000, "replaced by a newer connection")
-            await previous.finished.wait()
-        self._publish_lifecycle(origin, "connected", remote_address=remote)
-        self._publish_route(connection)
-        log.info("station connected", extra={**context, "protocol": version.value})
         try:
+            if previous is not None:
+                log.warning("replacing the existing connection of the station", extra=context)
+                await previous.websocket.close(1000, "replaced by a newer connection")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(previous.finished.wait(), REPLACE_TIMEOUT)
+            self._publish_lifecycle(origin, "connected", remote_address=remote)
+            self._publish_route(connection)
+            log.info("station connected", extra={**context, "protocol": version.value})
             async for message in websocket:
                 now = self.loop.time()
                 if isinstance(message, str):
@@ -251,19 +275,24 @@ class Gateway:
             await self._closed(connection, context)
 
     async def _closed(self, connection: StationConnection, context: dict[str, str]) -> None:
+        """Answer the connection's pending calls, then forget it; the forgetting happens whatever fails."""
         websocket = connection.websocket
-        self._apply(connection, connection.session.close(self.loop.time()))
-        if connection.timer is not None:
-            connection.timer.cancel()
-        connection.writer.cancel()
-        if self.connections.get(connection.origin.station_id) is connection:
-            del self.connections[connection.origin.station_id]
+        try:
+            self._apply(connection, connection.session.close(self.loop.time()))
+        except Exception:
+            log.exception("failed to answer the calls of a closed connection", extra=context)
+        finally:
+            if connection.timer is not None:
+                connection.timer.cancel()
+            connection.writer.cancel()
+            if self.connections.get(connection.origin.station_id) is connection:
+                del self.connections[connection.origin.station_id]
+            connection.finished.set()
         code = websocket.close_code if websocket.close_code is not None else 1006
         reason = websocket.close_reason or ""
         self._publish_lifecycle(connection.origin, "disconnected", close_code=code, close_reason=reason)
         if not connection.route.superseded:
             self._publish_route_tombstone(connection)
-        connection.finished.set()
         log.info("station disconnected", extra={**context, "close_code": code, "close_reason": reason})
 
     # Carrying out the core's actions.
@@ -302,8 +331,11 @@ class Gateway:
             late=action.late,
         )
         on_failure = None
-        if action.origin == "station" and action.message_type == 2:
-            on_failure = lambda: self._publish_failed(origin.station_id, action.message_id)  # noqa: E731
+        connection = self.connections.get(origin.station_id)
+        if action.origin == "station" and action.message_type == MessageType.CALL and connection is not None:
+            on_failure = lambda: self._publish_failed(connection, action.message_id)  # noqa: E731
+        elif action.origin == "station" and request is not None:
+            on_failure = lambda: self._answer_unpublishable(origin, request)  # noqa: E731
         self.counters[f"published_{action.origin}_type{action.message_type}"] += 1
         self.publisher.publish(
             Outgoing(
@@ -381,6 +413,10 @@ class Gateway:
         self.counters["rebalances"] += 1
         self.assigned.set()
         if not partitions:
+            for connection in list(self.connections.values()):
+                connection.closing = asyncio.create_task(
+                    connection.websocket.close(1012, "gateway lost its partitions; reconnect")
+                )
             log.error(
                 "this gateway owns no messages_out partition and refuses stations: are there more gateway "
                 "instances than partitions of the topic? Add partitions or remove instances",
@@ -392,10 +428,18 @@ class Gateway:
             for connection in self.connections.values():
                 self._publish_route(connection)
 
-    def _publish_failed(self, station_id: str, message_id: str) -> None:
-        connection = self.connections.get(station_id)
-        if connection is not None:
+    def _publish_failed(self, connection: StationConnection, message_id: str) -> None:
+        if self.connections.get(connection.origin.station_id) is connection:
             self._apply(connection, connection.session.publish_failed(message_id, self.loop.time()))
+
+    def _answer_unpublishable(self, origin: Origin, request: PendingCall) -> None:
+        """Kafka refused the station's answer (too large, say): the CSMS gets a small CALLERROR instead."""
+        description = "the station's answer could not be published"
+        for action in refuse_csms_call(origin.version, request, Fault.INTERNAL, description):
+            if isinstance(action, PublishToCsms):
+                self._publish_frame(origin, action)
+            elif isinstance(action, Notice):
+                self._notice(origin, action)
 
     def _notice(self, origin: Origin, notice: Notice) -> None:
         self.counters[notice.event] += 1
@@ -424,7 +468,14 @@ class Gateway:
             batches = await self.consumer.getmany(timeout_ms=500)
             for records in batches.values():
                 for record in records:
-                    self._deliver(record)
+                    try:
+                        self._deliver(record)
+                    except Exception:
+                        self.counters["csms_record_failed"] += 1
+                        log.exception(
+                            "failed to handle a messages_out record",
+                            extra={"partition": record.partition, "offset": record.offset},
+                        )
 
     def _deliver(self, record: ConsumerRecord[bytes, bytes]) -> None:
         try:
@@ -439,7 +490,8 @@ class Gateway:
         connection = self.connections.get(out.station_id)
         now = self.loop.time()
         self.counters["csms_records_received"] += 1
-        hops = int(dict(record.headers or ()).get("hops", b"0") or 0)
+        hops_header = dict(record.headers or ()).get("hops", b"0")
+        hops = int(hops_header) if hops_header.isdigit() else MAX_HOPS
         delivery, partition = route_out_record(
             connection is not None, self.routes.get(out.station_id), self.gateway_id, record.partition, hops
         )

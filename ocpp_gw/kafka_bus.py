@@ -97,6 +97,7 @@ def make_producer(config: KafkaConfig) -> AIOKafkaProducer:
         enable_idempotence=True,
         linger_ms=config.linger_ms,
         request_timeout_ms=config.request_timeout_ms,
+        metadata_max_age_ms=METADATA_MAX_AGE_MS,
     )
 
 
@@ -150,8 +151,8 @@ class OrderedPublisher:
                 delivery = await self._producer.send(
                     record.topic, value=record.value, key=record.key, headers=record.headers, partition=record.partition
                 )
-            except KafkaError as error:
-                log.error("kafka refused a record", extra={"topic": record.topic, "error": str(error)})
+            except Exception as error:
+                log.error("kafka refused a record", extra={"topic": record.topic, "error": repr(error)})
                 self._failed(record)
                 continue
             delivery.add_done_callback(lambda done, r=record: self._delivered(done, r))
@@ -164,4 +165,7 @@ class OrderedPublisher:
     def _failed(self, record: Outgoing) -> None:
         self.failures += 1
         if record.on_failure is not None:
-            record.on_failure()
+            try:
+                record.on_failure()
+            except Exception:
+                log.exception("handling a publish failure failed", extra={"topic": record.topic})

@@ -48,6 +48,12 @@ class RouteBook:
         )
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def task(self) -> asyncio.Task[None]:
+        """The task following the topic (after :meth:`start`)."""
+        assert self._task is not None
+        return self._task
+
     def get(self, station_id: str) -> Route | None:
         return self.routes.get(station_id)
 
@@ -106,7 +112,10 @@ class RouteBook:
                 return
             self.routes[station_id] = route
         if self._listener is not None:
-            self._listener(station_id, route, headers)
+            try:
+                self._listener(station_id, route, headers)
+            except Exception:
+                log.exception("route listener failed", extra={"station_id": station_id})
 
 
 async def publish_to_station(

@@ -83,7 +83,9 @@ def test_a_bad_frame_inside_a_good_envelope_is_a_rejection_to_answer() -> None:
         (None, b'{"frame":[3,"x",{}]}', "no key"),
         (b"\xff", b'{"frame":[3,"x",{}]}', "not UTF-8"),
         (b"CP", None, "no value"),
-        (b"CP", b"nope", "not JSON"),
+        (b"CP", b"nope", "not valid JSON"),
+        (b"CP", b'{"frame": [2, "x", "A", {"t": "\\ud83d"}]}', "lone surrogate"),
+        (b"CP", b'{"frame": [2, "x", "A", {"n": 1e400}]}', "cannot be written"),
         (b"CP", b"[1]", '"frame"'),
         (b"CP", b'{"v":2,"frame":[]}', "version 2"),
         (b"CP", b'{"frame":[],"protocol":"ocpp9"}', "unknown protocol"),
@@ -93,3 +95,10 @@ def test_bad_csms_records_are_envelope_errors(key: bytes | None, value: bytes | 
     with pytest.raises(EnvelopeError) as raised:
         decode_out_record(key, value, no_station)
     assert message in str(raised.value)
+
+
+def test_csms_frames_keep_wide_integers_exact() -> None:
+    record = decode_out_record(
+        b"CP", b'{"frame": [2, "x", "DataTransfer", {"n": 12345678901234567890123}]}', no_station
+    )
+    assert isinstance(record.frame, Call) and "12345678901234567890123" in record.frame.text

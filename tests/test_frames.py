@@ -118,3 +118,9 @@ def test_subprotocol_selection_follows_the_stations_preference() -> None:
 )
 def test_station_identity_rules(station_id: str, valid: bool) -> None:
     assert valid_station_id(station_id) is valid
+
+
+def test_malformed_sends_are_never_answered() -> None:
+    for text in ('[6,"a","X",[]]', '[6,"a",1,{}]', '[6,1,"X",{}]', '[6,"a","X"]'):
+        rejection = parse_frame(text, V21)
+        assert isinstance(rejection, Rejection) and not rejection.answer, text

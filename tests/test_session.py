@@ -183,3 +183,11 @@ def test_bad_frames_are_answered_and_never_published() -> None:
     actions = s.station_text("nope", now=0)
     assert published(actions) == [] and [f[:3] for f in sent(actions)] == [[4, "-1", "FormationViolation"]]
     assert [f[:3] for f in sent(s.station_binary())] == [[4, "-1", "FormationViolation"]]
+
+
+def test_a_malformed_csms_answer_fails_the_station_call_at_once() -> None:
+    s = session()
+    s.station_text('[2,"a","Heartbeat",{}]', now=0)
+    rejection = parse_frame('[3,"a",[]]', OcppVersion.V201)
+    actions = s.csms_frame(rejection, now=1)  # type: ignore[arg-type]
+    assert [f[:3] for f in sent(actions)] == [[4, "a", "InternalError"]] and s.state is State.WAITING

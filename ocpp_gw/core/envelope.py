@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from .frames import Frame, Rejection, encode, load_json, parse_message
+from .frames import Frame, Rejection, encode, load_json_exact, parse_message
 from .protocol import OcppVersion
 
 ENVELOPE_VERSION = 1
@@ -127,9 +127,9 @@ def decode_out_record(
     if value is None:
         raise EnvelopeError("record has no value")
     try:
-        document = load_json(value)
+        document = load_json_exact(value)
     except (ValueError, RecursionError) as error:
-        raise EnvelopeError("record value is not JSON") from error
+        raise EnvelopeError(f"record value is not valid JSON: {error}") from error
     if not isinstance(document, dict) or "frame" not in document:
         raise EnvelopeError('record value must be an object with a "frame"')
     if document.get("v", ENVELOPE_VERSION) != ENVELOPE_VERSION:
@@ -137,7 +137,11 @@ def decode_out_record(
     protocol = _protocol(document.get("protocol"))
     version = version_of(station_id) or protocol or OcppVersion.V201
     message = document["frame"]
-    return OutRecord(station_id, parse_message(message, encode(message), version), protocol)
+    try:
+        text = encode(message)
+    except (ValueError, TypeError, RecursionError) as error:
+        raise EnvelopeError(f"frame cannot be written as JSON text: {error}") from error
+    return OutRecord(station_id, parse_message(message, text, version), protocol)
 
 
 def _protocol(name: Any) -> OcppVersion | None:

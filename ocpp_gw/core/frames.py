@@ -87,11 +87,27 @@ class Rejection:
 
 
 def load_json(text: str | bytes) -> Any:
-    """Parse strict JSON (no NaN or Infinity), also accepting integers wider than 64 bits."""
+    """Parse strict JSON fast (no NaN, no Infinity, no lone surrogates).
+
+    orjson reads integers wider than 64 bits as floats; use :func:`load_json_exact` for
+    documents whose numbers are written out again.
+    """
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
-        return json.loads(text, parse_constant=_reject_constant)
+        return load_json_exact(text)
+
+
+def load_json_exact(text: str | bytes) -> Any:
+    """Parse strict JSON keeping every integer exact (the standard library's parser)."""
+    document = json.loads(text, parse_constant=_reject_constant)
+    try:
+        json.dumps(document, ensure_ascii=False, allow_nan=False).encode()
+    except UnicodeEncodeError as error:
+        raise ValueError("JSON holds a lone surrogate, which is not valid Unicode text") from error
+    except ValueError as error:
+        raise ValueError(f"JSON holds a value that cannot be written again: {error}") from error
+    return document
 
 
 def _reject_constant(name: str) -> Any:
@@ -118,7 +134,6 @@ def parse_message(message: Any, text: str, version: OcppVersion) -> Frame | Reje
     reply_id, id_readable = UNREADABLE_MESSAGE_ID, False
     if isinstance(message_id, str) and 0 < len(message_id) <= MAX_MESSAGE_ID_LENGTH:
         reply_id, id_readable = message_id, True
-    is_answer = message_type in (MessageType.CALLRESULT, MessageType.CALLERROR, MessageType.CALLRESULTERROR)
     if message_type not in version.known_message_types:
         return Rejection(
             reply_id,
@@ -131,17 +146,18 @@ def parse_message(message: Any, text: str, version: OcppVersion) -> Frame | Reje
             UNREADABLE_MESSAGE_ID,
             Fault.NOT_RPC,
             f"message id must be a string of 1 to {MAX_MESSAGE_ID_LENGTH} characters",
-            not is_answer,
+            message_type == MessageType.CALL,
         )
     message_id = reply_id
     if message_type in (MessageType.CALL, MessageType.SEND):
+        answer = message_type == MessageType.CALL
         if len(message) != 4:
-            return Rejection(message_id, Fault.INCOMPLETE, "a CALL has 4 elements", True)
+            return Rejection(message_id, Fault.INCOMPLETE, "a CALL has 4 elements", answer)
         action, payload = message[2], message[3]
         if not isinstance(action, str) or not action:
-            return Rejection(message_id, Fault.NOT_RPC, "action must be a non-empty string", True)
+            return Rejection(message_id, Fault.NOT_RPC, "action must be a non-empty string", answer)
         if not isinstance(payload, dict):
-            return Rejection(message_id, Fault.BAD_PAYLOAD, "payload must be a JSON object", True)
+            return Rejection(message_id, Fault.BAD_PAYLOAD, "payload must be a JSON object", answer)
         return Call(message_id, action, payload, text, send=message_type == MessageType.SEND)
     if message_type == MessageType.CALLRESULT:
         if len(message) != 3:

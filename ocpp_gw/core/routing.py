@@ -65,7 +65,7 @@ class Route:
         """Parse a route record's value; ``ValueError`` if it is not one."""
         try:
             document: Any = orjson.loads(value)
-            return cls(
+            route = cls(
                 str(document["station_id"]),
                 str(document["gateway_id"]),
                 int(document["partition"]),
@@ -75,6 +75,9 @@ class Route:
             )
         except (orjson.JSONDecodeError, KeyError, TypeError) as error:
             raise ValueError(f"not a route record: {error}") from error
+        if route.partition < 0:
+            raise ValueError(f"not a route record: partition {route.partition}")
+        return route
 
 
 class RouteVerdict(enum.Enum):

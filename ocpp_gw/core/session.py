@@ -216,7 +216,7 @@ class StationSession:
     def csms_frame(self, frame: Frame | Rejection, now: float) -> list[Action]:
         """A frame the CSMS addressed to this station on ``messages_out``."""
         if isinstance(frame, Rejection):
-            return self._reject_csms_frame(frame)
+            return self._reject_csms_frame(frame, now)
         if self.closed:
             if isinstance(frame, Call) and not frame.send:
                 return self._answer_csms_call(pending_call(frame, now), Fault.UNAVAILABLE, "station is not connected")
@@ -229,8 +229,14 @@ class StationSession:
             return [SendToStation(frame.text)]
         return self._csms_answer(frame, now)
 
-    def _reject_csms_frame(self, rejection: Rejection) -> list[Action]:
+    def _reject_csms_frame(self, rejection: Rejection, now: float) -> list[Action]:
         actions: list[Action] = [Notice("csms_frame_rejected", rejection.message_id, rejection.description)]
+        call = self.station_call
+        if not rejection.answer and call is not None and call.message_id == rejection.message_id and not self.closed:
+            self.station_call = None
+            description = f"the CSMS answered {call.action} with a malformed frame: {rejection.description}"
+            actions.append(SendToStation(call_error_text(self.version, call.message_id, Fault.INTERNAL, description)))
+            return actions + self._dispatch(now)
         if rejection.answer and rejection.message_id != UNREADABLE_MESSAGE_ID:
             text = call_error_text(self.version, rejection.message_id, rejection.fault, rejection.description)
             actions.append(PublishToCsms(text, MessageType.CALLERROR, rejection.message_id, origin="gateway"))
