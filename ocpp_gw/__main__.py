@@ -1,4 +1,4 @@
-"""``ocpp-gw``: the OCPP-J WebSocket to Kafka gateway."""
+"""``ocpp-gw``: the OCPP-J WebSocket to Kafka gateway, and ``ocpp-gw credentials`` to manage stations."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 
+from . import credentials_cli
 from .cli import base_parser, install_stop_handlers, run_program
 from .config import Config
 from .gateway import Gateway
@@ -21,7 +22,9 @@ async def _serve(config: Config, args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser("ocpp-gw", "Bridge OCPP-J charge station WebSockets to Kafka.")
-    return run_program("ocpp-gw", parser.parse_args(argv), _serve)
+    credentials_cli.add_arguments(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    return run_program("ocpp-gw", args, credentials_cli.run if args.command == "credentials" else _serve)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,9 @@ def run_program(
     setup_logging(config.logging, program)
     try:
         return asyncio.run(main(config, args)) or 0
+    except ConfigError as error:
+        print(f"{program}: config error: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     except KafkaConnectionError as error:

@@ -71,6 +71,17 @@ class GatewayConfig:
     max_message_size: int = 1048576
     ping_interval: float = 60.0
     ping_timeout: float = 30.0
+    security_profile: int = 0
+    extra_listeners: tuple[str, ...] = ()
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_ca_file: str = ""
+    credentials_file: str = ""
+    credentials_topic: str = ""
+    allow_unknown_stations: bool = False
+    username_must_match: bool = True
+    cert_identity: str = _choice("cn", "cn", "san")
+    operator_name: str = ""
 
     def __post_init__(self) -> None:
         known = ("ocpp1.6", "ocpp2.0.1", "ocpp2.1")
@@ -82,6 +93,24 @@ class GatewayConfig:
         for name in ("csms_response_timeout", "station_response_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"[ocpp_gateway] {name}: must be positive")
+        listeners = self.listeners
+        if any(profile >= 2 for _, _, profile in listeners) and not (self.tls_cert_file and self.tls_key_file):
+            raise ConfigError("[ocpp_gateway] tls_cert_file and tls_key_file: needed by a profile 2 or 3 listener")
+        if any(profile == 3 for _, _, profile in listeners) and not self.tls_ca_file:
+            raise ConfigError("[ocpp_gateway] tls_ca_file: needed by a profile 3 listener")
+
+    @property
+    def listeners(self) -> list[tuple[str, int, int]]:
+        """(host, port, security profile) of every station listener, the main one first."""
+        _check_range("[ocpp_gateway] security_profile", self.security_profile, 0, 3)
+        result = [(self.listening_host, self.listening_port, self.security_profile)]
+        for item in self.extra_listeners:
+            address, _, profile = item.rpartition("/")
+            host, _, port = address.rpartition(":")
+            if not (host and port.isdigit() and profile in ("0", "1", "2", "3")):
+                raise ConfigError(f"[ocpp_gateway] extra_listeners: expected host:port/profile, got {item!r}")
+            result.append((host, int(port), int(profile)))
+        return result
 
     @property
     def gateway_id(self) -> str:

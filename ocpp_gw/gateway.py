@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import signal
 import uuid
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from http import HTTPStatus
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -26,6 +29,7 @@ from websockets.http11 import Request, Response
 
 from .cli import bounded
 from .config import Config
+from .core.credentials import AuthPolicy, FailureThrottle, authorize, certificate_from_peercert
 from .core.envelope import EnvelopeError, Origin, decode_out_record, frame_record, lifecycle_record
 from .core.frames import Call
 from .core.protocol import Fault, MessageType, OcppVersion, select_subprotocol, valid_station_id
@@ -49,8 +53,10 @@ from .core.session import (
     pending_call,
     refuse_csms_call,
 )
+from .credential_store import CredentialStore, FileCredentials
 from .kafka_bus import METADATA_MAX_AGE_MS, OrderedPublisher, Outgoing, ensure_topics, make_producer
 from .routes import RouteBook
+from .tls import TlsContexts
 
 log = logging.getLogger("ocpp_gw")
 
@@ -128,6 +134,15 @@ class Gateway:
         self.partitions: list[int] = []
         self.assigned = asyncio.Event()
         self.routes = RouteBook(config.kafka, self._on_route_record)
+        self.credentials = CredentialStore(
+            FileCredentials(self.gw.credentials_file) if self.gw.credentials_file else None,
+            config.kafka,
+            self.gw.credentials_topic,
+        )
+        self.policy = AuthPolicy(self.gw.allow_unknown_stations, self.gw.username_must_match, self.gw.operator_name)
+        self.throttle = FailureThrottle()
+        needs_tls = any(profile >= 2 for _, _, profile in self.gw.listeners)
+        self.tls = TlsContexts(self.gw.tls_cert_file, self.gw.tls_key_file, self.gw.tls_ca_file) if needs_tls else None
         self.counters: Counter[str] = Counter()
         self.failed = False
         self.loop = asyncio.get_running_loop()
@@ -148,16 +163,16 @@ class Gateway:
 
     async def run(self, stop: asyncio.Event) -> None:
         kafka = self.config.kafka
-        await ensure_topics(
-            kafka,
-            kafka.in_messages_topic,
-            kafka.out_messages_topic,
-            kafka.routes_topic,
-            compacted=(kafka.routes_topic,),
-        )
+        compacted = tuple(t for t in (kafka.routes_topic, self.gw.credentials_topic) if t)
+        await ensure_topics(kafka, kafka.in_messages_topic, kafka.out_messages_topic, *compacted, compacted=compacted)
         await self.producer.start()
         self.publisher.start()
         await self.routes.start()
+        await self.credentials.start()
+        watching = None
+        if self.tls is not None:
+            watching = asyncio.create_task(self.tls.watch(), name="watch-tls-files")
+            self.loop.add_signal_handler(signal.SIGHUP, self.tls.reload)
         await self.consumer.start()
         self.consumer.subscribe([kafka.out_messages_topic], listener=_Assignment(self))
         consuming = asyncio.create_task(self._consume(), name="consume-messages_out")
@@ -167,28 +182,24 @@ class Gateway:
             await self._wait_assignment(stop, consuming)
             if stop.is_set():
                 return
-            async with serve(
-                self._handle,
-                self.gw.listening_host,
-                self.gw.listening_port,
-                select_subprotocol=self._select_subprotocol,
-                process_request=self._check_request,
-                max_size=self.gw.max_message_size,
-                ping_interval=self.gw.ping_interval,
-                ping_timeout=self.gw.ping_timeout,
-                server_header=None,
-            ) as server:
-                self._log_ready(server)
+            async with contextlib.AsyncExitStack() as listeners:
+                servers = [await listeners.enter_async_context(self._listen(*spec)) for spec in self.gw.listeners]
+                self._log_ready(servers)
                 await stop.wait()
                 log.info("stopping: closing station connections")
-                server.close()
-                await server.wait_closed()
+                for server in servers:
+                    server.close()
+                for server in servers:
+                    await server.wait_closed()
         finally:
+            if watching is not None:
+                watching.cancel()
             consuming.cancel()
             await bounded(self.publisher.close(), "flush records")
             await bounded(self.producer.stop(), "stop producer")
             await bounded(self.consumer.stop(), "leave consumer group")
             await bounded(self.routes.stop(), "stop following routes")
+            await bounded(self.credentials.stop(), "stop following credentials")
             log.info("gateway stopped", extra={"counters": dict(self.counters)})
 
     def _worker_ended(self, task: asyncio.Task[None], stop: asyncio.Event) -> None:
@@ -209,26 +220,75 @@ class Gateway:
         if consuming in done:
             consuming.result()
 
-    def _log_ready(self, server: Server) -> None:
-        ports = sorted({sock.getsockname()[1] for sock in server.sockets})
+    def _listen(self, host: str, port: int, profile: int) -> Any:
+        if profile == 0:
+            log.warning(
+                "SECURITY PROFILE 0: stations on this listener are not authenticated; for development only",
+                extra={"host": host, "port": port},
+            )
+        return serve(
+            self._handle,
+            host,
+            port,
+            ssl=self.tls.for_profile(profile) if self.tls is not None else None,
+            select_subprotocol=self._select_subprotocol,
+            process_request=functools.partial(self._check_request, profile),
+            max_size=self.gw.max_message_size,
+            ping_interval=self.gw.ping_interval,
+            ping_timeout=self.gw.ping_timeout,
+            server_header=None,
+        )
+
+    def _log_ready(self, servers: list[Server]) -> None:
+        ports = sorted({sock.getsockname()[1] for server in servers for sock in server.sockets})
         log.info(
             "gateway ready" if self.partitions else "gateway listening, not ready: no partition",
-            extra={"gateway_id": self.gateway_id, "ports": ports, "subprotocols": list(self.gw.subprotocols)},
+            extra={
+                "gateway_id": self.gateway_id,
+                "ports": ports,
+                "listeners": [f"{h}:{p}/{profile}" for h, p, profile in self.gw.listeners],
+                "subprotocols": list(self.gw.subprotocols),
+            },
         )
 
     # The WebSocket side.
 
-    def _check_request(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _check_request(self, profile: int, connection: ServerConnection, request: Request) -> Response | None:
         if not self.partitions:
             self.counters["handshake_refused_not_ready"] += 1
             response = connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "Gateway not ready.\n")
             response.headers["Retry-After"] = "5"
             return response
-        if station_id_from_path(request.path) is None:
+        station_id = station_id_from_path(request.path)
+        if station_id is None:
             self.counters["handshake_refused_bad_station_id"] += 1
             log.warning("refused: invalid station id in path", extra={"path": request.path[:200]})
             return connection.respond(HTTPStatus.BAD_REQUEST, "The last path segment must be a station id.\n")
-        return None
+        address = str(connection.remote_address[0])
+        peercert = connection.transport.get_extra_info("peercert") if profile == 3 else None
+        refusal = authorize(
+            profile,
+            station_id,
+            self.credentials.get(station_id),
+            self.policy,
+            request.headers.get("Authorization"),
+            certificate_from_peercert(peercert),
+            self.gw.cert_identity,
+        )
+        if refusal is None:
+            self.throttle.succeeded(address)
+            return None
+        await asyncio.sleep(self.throttle.delay(address, self.loop.time()))
+        self.throttle.failed(address, self.loop.time())
+        self.counters[f"handshake_refused_{refusal.status}"] += 1
+        log.warning(
+            "refused: authentication",
+            extra={"station_id": station_id, "remote_address": address, "reason": refusal.reason, "profile": profile},
+        )
+        response = connection.respond(HTTPStatus(refusal.status), f"{HTTPStatus(refusal.status).phrase}\n")
+        if refusal.status == 401:
+            response.headers["WWW-Authenticate"] = 'Basic realm="OCPP", charset="UTF-8"'
+        return response
 
     def _select_subprotocol(self, connection: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
         version = select_subprotocol(list(offered), self.versions)

@@ -1,4 +1,4 @@
-"""The station route table, read from the compacted ``station_routes`` topic.
+"""Tables kept in compacted topics: the station routes (and, in ``credential_store``, credentials).
 
 Gateways keep it to pass on records for stations that moved, and to notice stale sockets; a CSMS
 uses it to start calls (:func:`publish_to_station`). Any service can read the topic the same way:
@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -23,6 +23,7 @@ from .kafka_bus import METADATA_MAX_AGE_MS, partitions_of
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 RouteListener = Callable[[str, Route | None, dict[str, bytes]], None]
 
 
@@ -30,13 +31,21 @@ class StationOffline(Exception):
     """The route table has no route for the station."""
 
 
-class RouteBook:
-    """Follows ``station_routes`` from its beginning and keeps the latest route of every station."""
+class CompactedTable(Generic[T]):
+    """Follows a compacted topic from its beginning and keeps the latest value of every key."""
 
-    def __init__(self, config: KafkaConfig, listener: RouteListener | None = None) -> None:
+    def __init__(
+        self,
+        config: KafkaConfig,
+        topic: str,
+        decode: Callable[[bytes], T],
+        listener: Callable[[str, T | None, dict[str, bytes]], None] | None = None,
+    ) -> None:
         self.config = config
-        self.routes: dict[str, Route] = {}
+        self.topic = topic
+        self.entries: dict[str, T] = {}
         self.loaded = asyncio.Event()
+        self._decode = decode
         self._listener = listener
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=config.bootstrap_servers,
@@ -54,18 +63,18 @@ class RouteBook:
         assert self._task is not None
         return self._task
 
-    def get(self, station_id: str) -> Route | None:
-        return self.routes.get(station_id)
+    def get(self, key: str) -> T | None:
+        return self.entries.get(key)
 
     async def start(self) -> None:
         """Start following the topic and return once everything already in it has been read."""
-        partitions = await partitions_of(self.config, self.config.routes_topic)
+        partitions = await partitions_of(self.config, self.topic)
         await self._consumer.start()
-        assigned = [TopicPartition(self.config.routes_topic, p) for p in sorted(partitions)]
+        assigned = [TopicPartition(self.topic, p) for p in sorted(partitions)]
         self._consumer.assign(assigned)
         await self._consumer.seek_to_beginning(*assigned)
         ends = await self._consumer.end_offsets(assigned)
-        self._task = asyncio.create_task(self._follow(ends), name="follow-station_routes")
+        self._task = asyncio.create_task(self._follow(ends), name=f"follow-{self.topic}")
         loaded = asyncio.create_task(self.loaded.wait())
         done, _ = await asyncio.wait((loaded, self._task), return_when=asyncio.FIRST_COMPLETED)
         if self._task in done:
@@ -89,7 +98,7 @@ class RouteBook:
                 await asyncio.gather(*(self._caught_up(tp, end) for tp, end in ends.items()))
             ):
                 self.loaded.set()
-                log.info("station routes loaded", extra={"routes": len(self.routes)})
+                log.info("table loaded", extra={"topic": self.topic, "entries": len(self.entries)})
 
     async def _caught_up(self, tp: TopicPartition, end: int) -> bool:
         position: int = await self._consumer.position(tp)
@@ -98,24 +107,31 @@ class RouteBook:
     def _apply(self, key: bytes | None, value: bytes | None, headers: dict[str, bytes]) -> None:
         if not key:
             return
-        station_id = key.decode(errors="replace")
-        route: Route | None = None
+        name = key.decode(errors="replace")
+        entry: T | None = None
         if value is None:
-            self.routes.pop(station_id, None)
+            self.entries.pop(name, None)
         else:
             try:
-                route = Route.decode(value)
+                entry = self._decode(value)
             except ValueError as error:
                 log.warning(
-                    "skipping an unreadable route record", extra={"station_id": station_id, "error": str(error)}
+                    "skipping an unreadable record", extra={"topic": self.topic, "key": name, "error": str(error)}
                 )
                 return
-            self.routes[station_id] = route
+            self.entries[name] = entry
         if self._listener is not None:
             try:
-                self._listener(station_id, route, headers)
+                self._listener(name, entry, headers)
             except Exception:
-                log.exception("route listener failed", extra={"station_id": station_id})
+                log.exception("table listener failed", extra={"topic": self.topic, "key": name})
+
+
+class RouteBook(CompactedTable[Route]):
+    """The route of every connected station, from ``station_routes``."""
+
+    def __init__(self, config: KafkaConfig, listener: RouteListener | None = None) -> None:
+        super().__init__(config, config.routes_topic, Route.decode, listener)
 
 
 async def publish_to_station(
