@@ -17,11 +17,22 @@ from behave.runner import Context
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from support.cluster import Cluster
+from support.pki import make_pki
 from support.processes import Broker, Program
+
+from ocpp_gw.core.credentials import StationCredentials, hash_password
+from ocpp_gw.credential_store import FileCredentials
 
 GATEWAY_PORT = 19000
 LONELY_GATEWAY_PORT = 19001
 LONELY_TIMEOUT = 2.0
+SECURED_PORTS = {1: 19201, 2: 19202, 3: 19203}
+CREDENTIALS_TOPIC = "station_credentials"
+
+
+def station_password(station_id: str) -> str:
+    """The password the credentials fixture gives ``station_id``."""
+    return f"{station_id}-password-0123456789"
 
 
 def before_all(context: Context) -> None:
@@ -31,6 +42,23 @@ def before_all(context: Context) -> None:
     context.kafka_servers = context.broker.servers
     base = {"OCPPGW_KAFKA__SERVERS": context.broker.servers}
     context.programs = []
+    context.pki = make_pki(context.log_dir / "pki")
+    context.credentials_file = context.log_dir / "credentials"
+    for station_id, profile in (("CP_P1", 1), ("CP_P2", 2)):
+        FileCredentials(context.credentials_file).write(
+            station_id, StationCredentials(hash_password(station_password(station_id)), profile)
+        )
+    FileCredentials(context.credentials_file).write("CP_TLS3", StationCredentials(None, 3))
+    secured = {
+        "OCPPGW_OCPP_GATEWAY__EXTRA_LISTENERS": ",".join(f"127.0.0.1:{port}/{p}" for p, port in SECURED_PORTS.items()),
+        "OCPPGW_OCPP_GATEWAY__TLS_CERT_FILE": str(context.pki / "server.pem"),
+        "OCPPGW_OCPP_GATEWAY__TLS_KEY_FILE": str(context.pki / "server.key"),
+        "OCPPGW_OCPP_GATEWAY__TLS_CA_FILE": str(context.pki / "ca.pem"),
+        "OCPPGW_OCPP_GATEWAY__CREDENTIALS_FILE": str(context.credentials_file),
+        "OCPPGW_OCPP_GATEWAY__CREDENTIALS_TOPIC": CREDENTIALS_TOPIC,
+        "OCPPGW_OCPP_GATEWAY__OPERATOR_NAME": "Test Operator",
+    }
+    context.secured_env = {**base, **secured}
     try:
         csms = Program("csms", "csms_server", base, context.log_dir)
         context.programs.append(csms)
@@ -38,7 +66,7 @@ def before_all(context: Context) -> None:
             "gateway",
             "ocpp_gw",
             {
-                **base,
+                **context.secured_env,
                 "OCPPGW_OCPP_GATEWAY__LISTENING_PORT": str(GATEWAY_PORT),
                 "OCPPGW_OCPP_GATEWAY__INSTANCE_ID": "gw-main",
             },

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from ssl import SSLContext
 from typing import Any
 from urllib.parse import quote
 
@@ -19,12 +20,21 @@ def boot_payload(protocol: str, vendor: str, model: str) -> dict[str, Any]:
 
 
 class Station:
-    def __init__(self, base_url: str, station_id: str, subprotocols: list[str]) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        station_id: str,
+        subprotocols: list[str],
+        ssl: SSLContext | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.station_id = station_id
         self.connection: ClientConnection = connect(
             f"{base_url}/{quote(station_id, safe='')}",
             subprotocols=subprotocols,  # type: ignore[arg-type]
             open_timeout=10,
+            ssl=ssl,
+            additional_headers=headers,
         )
         self.protocol = self.connection.subprotocol
 
