@@ -21,6 +21,8 @@ from ocpp_gw.core.envelope import out_record
 from ocpp_gw.core.frames import load_json
 from ocpp_gw.core.protocol import Fault, MessageType, OcppVersion, error_code
 from ocpp_gw.kafka_bus import METADATA_MAX_AGE_MS, ensure_topics, make_producer
+from ocpp_gw.metrics import CsmsMetrics
+from ocpp_gw.status import StatusServer
 
 from .handlers import HANDLERS, Request
 
@@ -52,16 +54,23 @@ def answer(document: dict[str, Any], settings: CsmsConfig) -> list[Any] | None:
 class _LogAssignment(ConsumerRebalanceListener):  # type: ignore[misc]
     """Says "csms ready" once this worker owns partitions of ``messages_in``."""
 
+    def __init__(self, worker: CsmsWorker) -> None:
+        self.worker = worker
+
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         return None
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        log.info("csms ready", extra={"partitions": sorted(tp.partition for tp in assigned)})
+        self.worker.partitions = sorted(tp.partition for tp in assigned)
+        log.info("csms ready", extra={"partitions": self.worker.partitions})
 
 
 class CsmsWorker:
     def __init__(self, config: Config) -> None:
         self.config = config
+        self.partitions: list[int] = []
+        self.metrics = CsmsMetrics()
+        self.metrics.ready.set_function(lambda: int(self.ready()))
         self.producer = make_producer(config.kafka)
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=config.kafka.bootstrap_servers,
@@ -73,11 +82,26 @@ class CsmsWorker:
         )
 
     async def run(self, stop: asyncio.Event) -> None:
+        settings = self.config.csms
+        status = None
+        if settings.status_port:
+            status = StatusServer(settings.status_host, settings.status_port, self.metrics.registry, self.ready)
+            await status.start()
+        try:
+            await self._run(stop)
+        finally:
+            if status is not None:
+                await status.stop()
+
+    def ready(self) -> bool:
+        return bool(self.partitions)
+
+    async def _run(self, stop: asyncio.Event) -> None:
         kafka = self.config.kafka
         await ensure_topics(kafka, kafka.in_messages_topic, kafka.out_messages_topic)
         await self.producer.start()
         await self.consumer.start()
-        self.consumer.subscribe([kafka.in_messages_topic], listener=_LogAssignment())
+        self.consumer.subscribe([kafka.in_messages_topic], listener=_LogAssignment(self))
         try:
             while not stop.is_set():
                 batches = await self.consumer.getmany(timeout_ms=200)
@@ -104,6 +128,7 @@ class CsmsWorker:
             document = load_json(record.value or b"")
             reply = answer(document, self.config.csms) if isinstance(document, dict) else None
         except (ValueError, KeyError, TypeError, RecursionError) as error:
+            self.metrics.skipped.inc()
             log.warning(
                 "skipping unreadable record",
                 extra={"partition": record.partition, "offset": record.offset, "error": str(error)},
@@ -112,18 +137,29 @@ class CsmsWorker:
         if reply is None:
             return None
         station_id = document["station_id"]
+        headers = [(k, v) for k, v in record.headers or () if k == "correlation_id"]
         log.info(
             "answering",
-            extra={"station_id": station_id, "action": document.get("action"), "message_id": reply[1]},
+            extra={
+                "station_id": station_id,
+                "action": document.get("action"),
+                "message_id": reply[1],
+                "correlation_id": headers[0][1].decode(errors="replace") if headers else None,
+            },
         )
+        self.metrics.answered.labels(document.get("action", "?"), "CALLRESULT" if reply[0] == 3 else reply[2]).inc()
         value = out_record(reply, OcppVersion(document["protocol"]))
         partition = document.get("reply_partition")
         topic, key = self.config.kafka.out_messages_topic, station_id.encode()
         try:
             future: asyncio.Future[Any] = await self.producer.send(
-                topic, value=value, key=key, partition=partition if isinstance(partition, int) else None
+                topic,
+                value=value,
+                key=key,
+                partition=partition if isinstance(partition, int) else None,
+                headers=headers,
             )
         except AssertionError:
             log.warning("unknown reply partition; answering by key", extra={"reply_partition": partition})
-            future = await self.producer.send(topic, value=value, key=key)
+            future = await self.producer.send(topic, value=value, key=key, headers=headers)
         return future

@@ -24,6 +24,7 @@ from ocpp_gw.core.credentials import StationCredentials, hash_password
 from ocpp_gw.credential_store import FileCredentials
 
 GATEWAY_PORT = 19000
+GATEWAY_STATUS_PORT = 19009
 LONELY_GATEWAY_PORT = 19001
 LONELY_TIMEOUT = 2.0
 SECURED_PORTS = {1: 19201, 2: 19202, 3: 19203}
@@ -60,7 +61,7 @@ def before_all(context: Context) -> None:
     }
     context.secured_env = {**base, **secured}
     try:
-        csms = Program("csms", "csms_server", base, context.log_dir)
+        csms = Program("csms", "csms_server", {**base, "OCPPGW_CSMS__STATUS_PORT": "19019"}, context.log_dir)
         context.programs.append(csms)
         gateway = Program(
             "gateway",
@@ -68,6 +69,7 @@ def before_all(context: Context) -> None:
             {
                 **context.secured_env,
                 "OCPPGW_OCPP_GATEWAY__LISTENING_PORT": str(GATEWAY_PORT),
+                "OCPPGW_OCPP_GATEWAY__STATUS_PORT": str(GATEWAY_STATUS_PORT),
                 "OCPPGW_OCPP_GATEWAY__INSTANCE_ID": "gw-main",
             },
             context.log_dir,
@@ -81,6 +83,7 @@ def before_all(context: Context) -> None:
                 **base,
                 "OCPPGW_OCPP_GATEWAY__LISTENING_PORT": str(LONELY_GATEWAY_PORT),
                 "OCPPGW_OCPP_GATEWAY__INSTANCE_ID": "gw-lonely",
+                "OCPPGW_OCPP_GATEWAY__STATUS_PORT": "19008",
                 "OCPPGW_OCPP_GATEWAY__CSMS_RESPONSE_TIMEOUT": str(LONELY_TIMEOUT),
                 "OCPPGW_OCPP_GATEWAY__STATION_RESPONSE_TIMEOUT": str(LONELY_TIMEOUT),
                 "OCPPGW_KAFKA__IN_MESSAGES_TOPIC": context.lonely_topics[0],

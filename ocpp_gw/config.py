@@ -82,6 +82,17 @@ class GatewayConfig:
     username_must_match: bool = True
     cert_identity: str = _choice("cn", "cn", "san")
     operator_name: str = ""
+    status_host: str = "127.0.0.1"
+    status_port: int = 9100
+    max_connections: int = 20000
+    handshake_rate: float = 500.0
+    station_message_rate: float = 20.0
+    station_message_burst: int = 50
+    rate_limit_action: str = _choice("callerror", "callerror", "close")
+    compression: bool = True
+    handshake_timeout: float = 10.0
+    drain_rate: float = 200.0
+    drain_timeout: float = 60.0
 
     def __post_init__(self) -> None:
         known = ("ocpp1.6", "ocpp2.0.1", "ocpp2.1")
@@ -119,6 +130,8 @@ class GatewayConfig:
 
 @dataclass(frozen=True)
 class CsmsConfig:
+    status_host: str = "127.0.0.1"
+    status_port: int = 9101
     heartbeat_interval: int = 300
     auto_offset_reset: str = _choice("earliest", "earliest", "latest")
     boot_policy: str = _choice("accept", "accept", "allow_list", "pending")

@@ -13,7 +13,6 @@ import functools
 import logging
 import signal
 import uuid
-from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -29,9 +28,10 @@ from websockets.http11 import Request, Response
 
 from .cli import bounded
 from .config import Config
+from .core.admission import TokenBucket
 from .core.credentials import AuthPolicy, FailureThrottle, authorize, certificate_from_peercert
 from .core.envelope import EnvelopeError, Origin, decode_out_record, frame_record, lifecycle_record
-from .core.frames import Call
+from .core.frames import Call, load_json
 from .core.protocol import Fault, MessageType, OcppVersion, select_subprotocol, valid_station_id
 from .core.routing import (
     MAX_HOPS,
@@ -55,7 +55,9 @@ from .core.session import (
 )
 from .credential_store import CredentialStore, FileCredentials
 from .kafka_bus import METADATA_MAX_AGE_MS, OrderedPublisher, Outgoing, ensure_topics, make_producer
+from .metrics import MESSAGE_TYPES, GatewayMetrics
 from .routes import RouteBook
+from .status import StatusServer
 from .tls import TlsContexts
 
 log = logging.getLogger("ocpp_gw")
@@ -65,6 +67,21 @@ REPLACE_TIMEOUT = 15.0
 
 SEND_QUEUE_SIZE = 1000
 """Frames waiting to be written to one station; a station that stops reading is closed beyond it."""
+
+
+def correlation_id(origin: Origin, message_id: str) -> str:
+    """Follows one call through gateway, Kafka (header ``correlation_id``) and CSMS logs.
+
+    Message ids are unique per station and sender (OCPP-J §4.1.4), so station id and message id
+    name a call everywhere without any state.
+    """
+    return f"{origin.station_id}/{message_id}"
+
+
+def _message_type(text: str) -> int:
+    """The message type of compact OCPP-J text (``[3,...``) without parsing it."""
+    head = text[1:3].strip()
+    return int(head[0]) if head[:1].isdigit() else 0
 
 
 def utc_now() -> str:
@@ -143,11 +160,15 @@ class Gateway:
         self.throttle = FailureThrottle()
         needs_tls = any(profile >= 2 for _, _, profile in self.gw.listeners)
         self.tls = TlsContexts(self.gw.tls_cert_file, self.gw.tls_key_file, self.gw.tls_ca_file) if needs_tls else None
-        self.counters: Counter[str] = Counter()
         self.failed = False
+        self.draining = False
         self.loop = asyncio.get_running_loop()
+        self.metrics = GatewayMetrics()
         self.producer = make_producer(config.kafka)
-        self.publisher = OrderedPublisher(self.producer)
+        self.publisher = OrderedPublisher(self.producer, self.metrics.produce_latency, self.metrics.produce_errors)
+        self.handshakes = TokenBucket(self.gw.handshake_rate, max(1.0, self.gw.handshake_rate), self.loop.time())
+        self.last_offsets: dict[int, int] = {}
+        self._watch_gauges()
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=config.kafka.bootstrap_servers,
             group_id=config.kafka.ocpp_gw_consumer_group,
@@ -161,7 +182,40 @@ class Gateway:
 
     # Start-up and shutdown.
 
+    def _watch_gauges(self) -> None:
+        m = self.metrics
+        m.csms_queue.set_function(lambda: sum(len(c.session.csms_queue) for c in self.connections.values()))
+        m.publish_queue.set_function(lambda: self.publisher.depth)
+        m.consumer_lag.set_function(self._consumer_lag)
+        m.partitions.set_function(lambda: len(self.partitions))
+        m.ready.set_function(lambda: int(self.ready()))
+        m.draining.set_function(lambda: int(self.draining))
+
+    def _consumer_lag(self) -> int:
+        lag = 0
+        for partition in self.partitions:
+            tp = TopicPartition(self.config.kafka.out_messages_topic, partition)
+            highwater = self.consumer.highwater(tp)
+            if highwater is not None:
+                lag += max(0, highwater - self.last_offsets.get(partition, highwater - 1) - 1)
+        return lag
+
+    def ready(self) -> bool:
+        """Ready for stations: owns a partition, not draining, and Kafka took the latest records."""
+        return bool(self.partitions) and not self.draining and self.publisher.healthy
+
     async def run(self, stop: asyncio.Event) -> None:
+        status = None
+        if self.gw.status_port:
+            status = StatusServer(self.gw.status_host, self.gw.status_port, self.metrics.registry, self.ready)
+            await status.start()
+        try:
+            await self._run(stop)
+        finally:
+            if status is not None:
+                await status.stop()
+
+    async def _run(self, stop: asyncio.Event) -> None:
         kafka = self.config.kafka
         compacted = tuple(t for t in (kafka.routes_topic, self.gw.credentials_topic) if t)
         await ensure_topics(kafka, kafka.in_messages_topic, kafka.out_messages_topic, *compacted, compacted=compacted)
@@ -186,7 +240,7 @@ class Gateway:
                 servers = [await listeners.enter_async_context(self._listen(*spec)) for spec in self.gw.listeners]
                 self._log_ready(servers)
                 await stop.wait()
-                log.info("stopping: closing station connections")
+                await self._drain()
                 for server in servers:
                     server.close()
                 for server in servers:
@@ -200,7 +254,28 @@ class Gateway:
             await bounded(self.consumer.stop(), "leave consumer group")
             await bounded(self.routes.stop(), "stop following routes")
             await bounded(self.credentials.stop(), "stop following credentials")
-            log.info("gateway stopped", extra={"counters": dict(self.counters)})
+            log.info("gateway stopped")
+
+    async def _drain(self) -> None:
+        """Refuse new stations, let calls in flight finish, then close stations at ``drain_rate`` per second."""
+        self.draining = True
+        deadline = self.loop.time() + self.gw.drain_timeout
+        log.info("draining", extra={"stations": len(self.connections), "drain_rate": self.gw.drain_rate})
+        in_flight_until = self.loop.time() + max(self.gw.csms_response_timeout, self.gw.station_response_timeout) + 1
+        while self.loop.time() < min(deadline, in_flight_until) and any(
+            c.session.station_call or c.session.csms_call for c in self.connections.values()
+        ):
+            await asyncio.sleep(0.05)
+        for connection in list(self.connections.values()):
+            if self.loop.time() >= deadline:
+                break
+            connection.closing = asyncio.create_task(connection.websocket.close(1012, "gateway restarting; reconnect"))
+            await asyncio.sleep(1 / self.gw.drain_rate)
+        finishing = [c.finished.wait() for c in list(self.connections.values())]
+        if finishing:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*finishing), max(0.1, deadline - self.loop.time()))
+        log.info("drained", extra={"stations_left": len(self.connections)})
 
     def _worker_ended(self, task: asyncio.Task[None], stop: asyncio.Event) -> None:
         """A Kafka loop must never end while the gateway runs: if one does, stop so it gets restarted."""
@@ -230,6 +305,8 @@ class Gateway:
             self._handle,
             host,
             port,
+            compression="deflate" if self.gw.compression else None,
+            open_timeout=self.gw.handshake_timeout,
             ssl=self.tls.for_profile(profile) if self.tls is not None else None,
             select_subprotocol=self._select_subprotocol,
             process_request=functools.partial(self._check_request, profile),
@@ -254,14 +331,21 @@ class Gateway:
     # The WebSocket side.
 
     async def _check_request(self, profile: int, connection: ServerConnection, request: Request) -> Response | None:
-        if not self.partitions:
-            self.counters["handshake_refused_not_ready"] += 1
-            response = connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "Gateway not ready.\n")
-            response.headers["Retry-After"] = "5"
+        busy = None
+        if not self.partitions or self.draining:
+            busy = "not_ready"
+        elif len(self.connections) >= self.gw.max_connections:
+            busy = "max_connections"
+        elif not self.handshakes.take(self.loop.time()):
+            busy = "handshake_rate"
+        if busy is not None:
+            self.metrics.refused.labels(busy).inc()
+            response = connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "Service unavailable, retry later.\n")
+            response.headers["Retry-After"] = "1" if busy == "handshake_rate" else "5"
             return response
         station_id = station_id_from_path(request.path)
         if station_id is None:
-            self.counters["handshake_refused_bad_station_id"] += 1
+            self.metrics.refused.labels("bad_station_id").inc()
             log.warning("refused: invalid station id in path", extra={"path": request.path[:200]})
             return connection.respond(HTTPStatus.BAD_REQUEST, "The last path segment must be a station id.\n")
         address = str(connection.remote_address[0])
@@ -280,7 +364,7 @@ class Gateway:
             return None
         await asyncio.sleep(self.throttle.delay(address, self.loop.time()))
         self.throttle.failed(address, self.loop.time())
-        self.counters[f"handshake_refused_{refusal.status}"] += 1
+        self.metrics.refused.labels(f"auth_{refusal.status}").inc()
         log.warning(
             "refused: authentication",
             extra={"station_id": station_id, "remote_address": address, "reason": refusal.reason, "profile": profile},
@@ -301,19 +385,23 @@ class Gateway:
         remote = f"{host}:{port}"
         context = {"station_id": station_id, "remote_address": remote}
         if websocket.subprotocol is None:
-            self.counters["handshake_refused_no_subprotocol"] += 1
+            self.metrics.refused.labels("no_subprotocol").inc()
             log.warning("refused: no supported OCPP subprotocol offered", extra=context)
             await websocket.close(1002, "no supported OCPP subprotocol offered")
             return
         version = OcppVersion(websocket.subprotocol)
         previous = self.connections.get(station_id)
         if previous is not None and self.gw.duplicate_connection == "reject":
+            self.metrics.refused.labels("duplicate").inc()
             log.warning("refused: station already connected", extra=context)
             await websocket.close(1008, "station is already connected")
             return
         origin = Origin(station_id, version, self.gateway_id)
         connection = StationConnection(websocket, StationSession(station_id, version, self.limits), origin)
         self.connections[station_id] = connection
+        self.metrics.opened.labels(version.value).inc()
+        self.metrics.connected.labels(version.value).inc()
+        bucket = TokenBucket(self.gw.station_message_rate, self.gw.station_message_burst, self.loop.time())
         try:
             if previous is not None:
                 log.warning("replacing the existing connection of the station", extra=context)
@@ -325,6 +413,14 @@ class Gateway:
             log.info("station connected", extra={**context, "protocol": version.value})
             async for message in websocket:
                 now = self.loop.time()
+                if not bucket.take(now):
+                    if self.gw.rate_limit_action == "close":
+                        self.metrics.events.labels("station_rate_limited").inc()
+                        await websocket.close(1008, "message rate limit exceeded")
+                        break
+                    if isinstance(message, str):
+                        self._apply(connection, connection.session.station_rate_limited(message))
+                    continue
                 if isinstance(message, str):
                     self._apply(connection, connection.session.station_text(message, now))
                 else:
@@ -350,6 +446,8 @@ class Gateway:
             connection.finished.set()
         code = websocket.close_code if websocket.close_code is not None else 1006
         reason = websocket.close_reason or ""
+        self.metrics.connected.labels(connection.origin.version.value).dec()
+        self.metrics.closed.labels(str(code)).inc()
         self._publish_lifecycle(connection.origin, "disconnected", close_code=code, close_reason=reason)
         if not connection.route.superseded:
             self._publish_route_tombstone(connection)
@@ -360,18 +458,23 @@ class Gateway:
     def _apply(self, connection: StationConnection, actions: list[Action]) -> None:
         for action in actions:
             if isinstance(action, SendToStation):
-                self._send(connection, action.text)
+                self._send(connection, action)
             elif isinstance(action, PublishToCsms):
                 self._publish_frame(connection.origin, action)
             else:
                 self._notice(connection.origin, action)
         self._arm_timer(connection)
 
-    def _send(self, connection: StationConnection, text: str) -> None:
+    def _send(self, connection: StationConnection, action: SendToStation) -> None:
+        text = action.text
+        if action.generated:
+            self.metrics.callerrors.labels(load_json(text)[2]).inc()
+        else:
+            self.metrics.frames.labels("csms_to_station", MESSAGE_TYPES.get(_message_type(text), "?")).inc()
         try:
             connection.outbox.put_nowait(text)
         except asyncio.QueueFull:
-            self.counters["send_queue_full"] += 1
+            self.metrics.events.labels("send_queue_full").inc()
             log.warning("station does not read; closing", extra={"station_id": connection.origin.station_id})
             connection.closing = asyncio.create_task(connection.websocket.close(1008, "send queue full"))
 
@@ -396,13 +499,19 @@ class Gateway:
             on_failure = lambda: self._publish_failed(connection, action.message_id)  # noqa: E731
         elif action.origin == "station" and request is not None:
             on_failure = lambda: self._answer_unpublishable(origin, request)  # noqa: E731
-        self.counters[f"published_{action.origin}_type{action.message_type}"] += 1
+        if action.origin == "station":
+            self.metrics.frames.labels("station_to_csms", MESSAGE_TYPES.get(action.message_type, "?")).inc()
+        else:
+            self.metrics.callerrors.labels(load_json(action.text)[2]).inc()
         self.publisher.publish(
             Outgoing(
                 self.config.kafka.in_messages_topic,
                 origin.station_id.encode(),
                 value,
-                origin.headers("frame", reply),
+                [
+                    *origin.headers("frame", reply),
+                    ("correlation_id", correlation_id(origin, action.message_id).encode()),
+                ],
                 on_failure,
             )
         )
@@ -454,7 +563,7 @@ class Gateway:
         tombstone_of = headers.get("connection_id", b"").decode(errors="replace") if route is None else None
         verdict = connection.route.on_route_record(route, tombstone_of)
         if verdict is RouteVerdict.CLOSE_STALE:
-            self.counters["stale_connection_closed"] += 1
+            self.metrics.events.labels("stale_connection_closed").inc()
             log.warning(
                 "station connected to another gateway; closing the stale connection here",
                 extra={"station_id": station_id, "other_gateway": route.gateway_id if route else None},
@@ -463,14 +572,14 @@ class Gateway:
                 connection.websocket.close(1000, "replaced by a newer connection on another gateway")
             )
         elif verdict is RouteVerdict.REPUBLISH:
-            self.counters["route_republished"] += 1
+            self.metrics.events.labels("route_republished").inc()
             self._publish_route(connection)
 
     def partitions_changed(self, partitions: list[int]) -> None:
         """A rebalance gave this instance ``partitions``: readiness and every route follow."""
         changed = partitions != self.partitions
         self.partitions = partitions
-        self.counters["rebalances"] += 1
+        self.metrics.rebalances.inc()
         self.assigned.set()
         if not partitions:
             for connection in list(self.connections.values()):
@@ -502,10 +611,18 @@ class Gateway:
                 self._notice(origin, action)
 
     def _notice(self, origin: Origin, notice: Notice) -> None:
-        self.counters[notice.event] += 1
+        self.metrics.events.labels(notice.event).inc()
+        if notice.event in ("station_call_timeout", "csms_call_timeout"):
+            self.metrics.timeouts.labels(notice.event.removesuffix("_timeout")).inc()
         log.warning(
             notice.event.replace("_", " "),
-            extra={"station_id": origin.station_id, "message_id": notice.message_id, "detail": notice.detail},
+            extra={
+                "station_id": origin.station_id,
+                "gateway_id": self.gateway_id,
+                "message_id": notice.message_id,
+                "correlation_id": correlation_id(origin, notice.message_id),
+                "detail": notice.detail,
+            },
         )
 
     def _arm_timer(self, connection: StationConnection) -> None:
@@ -531,7 +648,7 @@ class Gateway:
                     try:
                         self._deliver(record)
                     except Exception:
-                        self.counters["csms_record_failed"] += 1
+                        self.metrics.records_in.labels("failed").inc()
                         log.exception(
                             "failed to handle a messages_out record",
                             extra={"partition": record.partition, "offset": record.offset},
@@ -541,7 +658,7 @@ class Gateway:
         try:
             out = decode_out_record(record.key, record.value, self._version_of)
         except EnvelopeError as error:
-            self.counters["csms_record_invalid"] += 1
+            self.metrics.records_in.labels("invalid").inc()
             log.warning(
                 "invalid messages_out record",
                 extra={"error": str(error), "partition": record.partition, "offset": record.offset},
@@ -549,17 +666,21 @@ class Gateway:
             return
         connection = self.connections.get(out.station_id)
         now = self.loop.time()
-        self.counters["csms_records_received"] += 1
+        self.last_offsets[record.partition] = record.offset
         hops_header = dict(record.headers or ()).get("hops", b"0")
         hops = int(hops_header) if hops_header.isdigit() else MAX_HOPS
         delivery, partition = route_out_record(
             connection is not None, self.routes.get(out.station_id), self.gateway_id, record.partition, hops
         )
         if delivery is Delivery.DELIVER and connection is not None:
+            self.metrics.records_in.labels("delivered").inc()
+            call = connection.session.station_call
             self._apply(connection, connection.session.csms_frame(out.frame, now))
+            if call is not None and connection.session.station_call is None and out.frame.message_id == call.message_id:
+                self.metrics.round_trip.observe(now - call.received_at)
             return
         if delivery is Delivery.FORWARD:
-            self.counters["csms_records_forwarded"] += 1
+            self.metrics.records_in.labels("forwarded").inc()
             headers = [(k, v) for k, v in record.headers or () if k != "hops"] + [("hops", str(hops + 1).encode())]
             self.publisher.publish(
                 Outgoing(
@@ -567,7 +688,7 @@ class Gateway:
                 )
             )
             return
-        self.counters["csms_frame_station_offline"] += 1
+        self.metrics.records_in.labels("unroutable").inc()
         if isinstance(out.frame, Call) and not out.frame.send:
             version = out.protocol or OcppVersion.V201
             origin = Origin(out.station_id, version, self.gateway_id)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from prometheus_client import Counter, Histogram
 
 from .config import KafkaConfig
 
@@ -85,6 +87,9 @@ async def _wait_for_leaders(admin: AIOKafkaAdminClient, topics: list[str], timeo
         await asyncio.sleep(0.1)
 
 
+HEALTH_WINDOW = 10.0
+"""Seconds after a failed record during which the publisher counts as unhealthy (not ready)."""
+
 METADATA_MAX_AGE_MS = 5000
 """Consumers refresh metadata this often, so added partitions and topics are picked up quickly."""
 
@@ -121,11 +126,29 @@ class OrderedPublisher:
     order on its partition. A record Kafka refuses or times out runs its ``on_failure``.
     """
 
-    def __init__(self, producer: AIOKafkaProducer, max_pending: int = 100_000) -> None:
+    def __init__(
+        self,
+        producer: AIOKafkaProducer,
+        latency: Histogram | None = None,
+        errors: Counter | None = None,
+        max_pending: int = 100_000,
+    ) -> None:
         self._producer = producer
         self._queue: asyncio.Queue[Outgoing | None] = asyncio.Queue(max_pending)
         self._task: asyncio.Task[None] | None = None
+        self._latency, self._errors = latency, errors
+        self._last_failure = -1e9
         self.failures = 0
+
+    @property
+    def depth(self) -> int:
+        """Records waiting to be handed to the producer."""
+        return self._queue.qsize()
+
+    @property
+    def healthy(self) -> bool:
+        """No record failed in the last ``HEALTH_WINDOW`` seconds."""
+        return time.monotonic() - self._last_failure > HEALTH_WINDOW
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="kafka-publisher")
@@ -147,6 +170,7 @@ class OrderedPublisher:
 
     async def _run(self) -> None:
         while (record := await self._queue.get()) is not None:
+            started = time.monotonic()
             try:
                 delivery = await self._producer.send(
                     record.topic, value=record.value, key=record.key, headers=record.headers, partition=record.partition
@@ -155,15 +179,20 @@ class OrderedPublisher:
                 log.error("kafka refused a record", extra={"topic": record.topic, "error": repr(error)})
                 self._failed(record)
                 continue
-            delivery.add_done_callback(lambda done, r=record: self._delivered(done, r))
+            delivery.add_done_callback(lambda done, r=record, t=started: self._delivered(done, r, t))
 
-    def _delivered(self, delivery: asyncio.Future[object], record: Outgoing) -> None:
+    def _delivered(self, delivery: asyncio.Future[object], record: Outgoing, started: float) -> None:
         if delivery.cancelled() or delivery.exception() is not None:
             log.error("kafka did not acknowledge a record", extra={"topic": record.topic})
             self._failed(record)
+        elif self._latency is not None:
+            self._latency.observe(time.monotonic() - started)
 
     def _failed(self, record: Outgoing) -> None:
         self.failures += 1
+        self._last_failure = time.monotonic()
+        if self._errors is not None:
+            self._errors.inc()
         if record.on_failure is not None:
             try:
                 record.on_failure()

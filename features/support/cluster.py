@@ -6,9 +6,8 @@ import json
 import signal
 import uuid
 from pathlib import Path
-from typing import Any
 
-from .processes import Program, wait_until
+from .processes import Program, samples, wait_until
 
 CLUSTER_BASE_PORT = 19100
 
@@ -39,9 +38,11 @@ class Cluster:
             "OCPPGW_KAFKA__NUM_PARTITIONS": str(partitions),
             "OCPPGW_KAFKA__OCPP_GW_CONSUMER_GROUP": f"c_gateways_{suffix}",
             "OCPPGW_KAFKA__CSMS_CONSUMER_GROUP": f"c_csms_{suffix}",
+            "OCPPGW_CSMS__STATUS_PORT": str(CLUSTER_BASE_PORT + 20),
         }
         self.csms = Program(f"cluster-csms-{suffix}", "csms_server", base, log_dir)
         self.gateways: list[Program] = []
+        self.status_ports: list[int] = []
         self.urls: list[str] = []
         for index in range(size):
             port = CLUSTER_BASE_PORT + index
@@ -49,7 +50,9 @@ class Cluster:
                 **base,
                 "OCPPGW_OCPP_GATEWAY__LISTENING_PORT": str(port),
                 "OCPPGW_OCPP_GATEWAY__INSTANCE_ID": f"gw-{index + 1}",
+                "OCPPGW_OCPP_GATEWAY__STATUS_PORT": str(CLUSTER_BASE_PORT + 10 + index),
             }
+            self.status_ports.append(CLUSTER_BASE_PORT + 10 + index)
             self.gateways.append(Program(f"cluster-gw{index + 1}-{suffix}", "ocpp_gw", env, log_dir))
             self.urls.append(f"ws://127.0.0.1:{port}/ocpp")
         self.killed: set[int] = set()
@@ -78,16 +81,12 @@ class Cluster:
     def alive(self) -> list[int]:
         return [i for i in range(len(self.gateways)) if i not in self.killed]
 
-    def stop_gateways(self) -> list[dict[str, Any]]:
-        """Stop the live gateways cleanly and return the counters each logged on the way out."""
-        counters = []
-        for index in self.alive():
-            gateway = self.gateways[index]
-            assert gateway.stop() == 0, gateway.tail()
-            lines = [json.loads(line) for line in gateway.log_text().splitlines() if '"gateway stopped"' in line]
-            counters.append(lines[-1]["counters"])
-            self.killed.add(index)
-        return counters
+    def records_read(self) -> list[dict[str, float]]:
+        """Each live gateway's ``ocpp_gw_csms_records_total`` by outcome, scraped from its /metrics."""
+        return [
+            {labels["outcome"]: value for labels, value in samples(self.status_ports[i], "ocpp_gw_csms_records_total")}
+            for i in self.alive()
+        ]
 
     def stop(self) -> None:
         for program in [*self.gateways, self.csms]:

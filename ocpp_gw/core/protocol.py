@@ -55,6 +55,8 @@ class Fault(enum.Enum):
     """The action is not known to the receiver."""
     INTERNAL = "internal"
     """The receiver failed while processing the action."""
+    RATE_LIMITED = "rate_limited"
+    """The station sends faster than the gateway's per-station limit."""
 
 
 _V16_CODES = {
@@ -67,6 +69,7 @@ _V16_CODES = {
     Fault.UNAVAILABLE: "InternalError",
     Fault.NOT_IMPLEMENTED: "NotImplemented",
     Fault.INTERNAL: "InternalError",
+    Fault.RATE_LIMITED: "GenericError",
 }
 
 _V2_CODES = {
@@ -79,6 +82,7 @@ _V2_CODES = {
     Fault.UNAVAILABLE: "InternalError",
     Fault.NOT_IMPLEMENTED: "NotImplemented",
     Fault.INTERNAL: "InternalError",
+    Fault.RATE_LIMITED: "GenericError",
 }
 
 

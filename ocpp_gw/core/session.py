@@ -64,9 +64,14 @@ class PendingCall:
 
 @dataclass(frozen=True, slots=True)
 class SendToStation:
-    """Write ``text`` to the station's WebSocket."""
+    """Write ``text`` to the station's WebSocket; ``generated`` marks a CALLERROR the gateway wrote."""
 
     text: str
+    generated: bool = False
+
+    @classmethod
+    def error(cls, text: str) -> SendToStation:
+        return cls(text, generated=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +149,20 @@ class StationSession:
             return self._reject_station_frame(parsed)
         return self.station_frame(parsed, now)
 
+    def station_rate_limited(self, text: str) -> list[Action]:
+        """A frame over the station's message rate: a CALL is refused with a CALLERROR, the rest dropped."""
+        if self.closed:
+            return []
+        parsed = parse_frame(text, self.version)
+        message_id = parsed.message_id if not isinstance(parsed, Rejection) else UNREADABLE_MESSAGE_ID
+        actions: list[Action] = [Notice("station_rate_limited", message_id)]
+        if isinstance(parsed, Call) and not parsed.send:
+            description = "message rate limit exceeded; slow down"
+            actions.append(
+                SendToStation.error(call_error_text(self.version, message_id, Fault.RATE_LIMITED, description))
+            )
+        return actions
+
     def station_binary(self) -> list[Action]:
         """A binary frame from the station: OCPP-J is text only (§4.1.2)."""
         if self.closed:
@@ -168,7 +187,7 @@ class StationSession:
         actions: list[Action] = [Notice("station_frame_rejected", rejection.message_id, rejection.description)]
         if rejection.answer:
             actions.append(
-                SendToStation(
+                SendToStation.error(
                     call_error_text(self.version, rejection.message_id, rejection.fault, rejection.description)
                 )
             )
@@ -180,7 +199,7 @@ class StationSession:
                 return [Notice("duplicate_station_call", call.message_id, "retry of the call in flight")]
             return [
                 Notice("station_call_refused", call.message_id, "a CALL is already in flight"),
-                SendToStation(
+                SendToStation.error(
                     call_error_text(
                         self.version,
                         call.message_id,
@@ -235,7 +254,9 @@ class StationSession:
         if not rejection.answer and call is not None and call.message_id == rejection.message_id and not self.closed:
             self.station_call = None
             description = f"the CSMS answered {call.action} with a malformed frame: {rejection.description}"
-            actions.append(SendToStation(call_error_text(self.version, call.message_id, Fault.INTERNAL, description)))
+            actions.append(
+                SendToStation.error(call_error_text(self.version, call.message_id, Fault.INTERNAL, description))
+            )
             return actions + self._dispatch(now)
         if rejection.answer and rejection.message_id != UNREADABLE_MESSAGE_ID:
             text = call_error_text(self.version, rejection.message_id, rejection.fault, rejection.description)
@@ -287,8 +308,10 @@ class StationSession:
             actions.append(SendToStation(queued.text))
         return actions
 
-    def _answer_csms_call(self, call: PendingCall, fault: Fault, description: str) -> list[Action]:
-        return refuse_csms_call(self.version, call, fault, description)
+    def _answer_csms_call(
+        self, call: PendingCall, fault: Fault, description: str, event: str = "csms_call_failed"
+    ) -> list[Action]:
+        return refuse_csms_call(self.version, call, fault, description, event)
 
     # Clock, delivery failures and the end of the connection.
 
@@ -303,7 +326,7 @@ class StationSession:
             description = f"CSMS did not answer {call.action} within {self.limits.csms_response_timeout:g} s"
             actions += [
                 Notice("station_call_timeout", call.message_id, description),
-                SendToStation(call_error_text(self.version, call.message_id, Fault.TIMEOUT, description)),
+                SendToStation.error(call_error_text(self.version, call.message_id, Fault.TIMEOUT, description)),
             ]
         if self.csms_call is not None and self.csms_call.deadline <= now:
             call, self.csms_call = self.csms_call, None
@@ -312,6 +335,7 @@ class StationSession:
                 call,
                 Fault.TIMEOUT,
                 f"station did not answer {call.action} within {self.limits.station_response_timeout:g} s",
+                "csms_call_timeout",
             )
         for queued in [c for c in self.csms_queue if c.deadline <= now]:
             self.csms_queue.remove(queued)
@@ -327,7 +351,7 @@ class StationSession:
         description = "the gateway could not pass the call on to the CSMS"
         actions: list[Action] = [
             Notice("station_call_undeliverable", message_id, description),
-            SendToStation(call_error_text(self.version, message_id, Fault.UNAVAILABLE, description)),
+            SendToStation.error(call_error_text(self.version, message_id, Fault.UNAVAILABLE, description)),
         ]
         return actions + self._dispatch(now)
 
@@ -345,11 +369,13 @@ class StationSession:
         return actions
 
 
-def refuse_csms_call(version: OcppVersion, call: PendingCall, fault: Fault, description: str) -> list[Action]:
+def refuse_csms_call(
+    version: OcppVersion, call: PendingCall, fault: Fault, description: str, event: str = "csms_call_failed"
+) -> list[Action]:
     """The gateway's CALLERROR for a CSMS CALL, published back to the CSMS with the request attached."""
     text = call_error_text(version, call.message_id, fault, description)
     return [
-        Notice("csms_call_failed", call.message_id, description),
+        Notice(event, call.message_id, description),
         PublishToCsms(text, MessageType.CALLERROR, call.message_id, call.action, origin="gateway", request=call),
     ]
 
