@@ -16,6 +16,7 @@ from behave.runner import Context
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from steps.operations_steps import start_ops_gateway
 from support.cluster import Cluster
 from support.pki import make_pki
 from support.processes import Broker, Program
@@ -110,6 +111,8 @@ def before_all(context: Context) -> None:
 def before_scenario(context: Context, scenario: Scenario) -> None:
     context.stations = {}
     context.target_station = None
+    if "ops" in scenario.effective_tags:
+        start_ops_gateway(context)
     if "cluster" in scenario.effective_tags:
         partitions = 2 if "two_partitions" in scenario.effective_tags else 6
         context.cluster = Cluster(context.kafka_servers, 3, context.log_dir, partitions)
@@ -123,6 +126,10 @@ def after_scenario(context: Context, scenario: Scenario) -> None:
     for program, _, _ in getattr(context, "simulators", {}).values():
         program.stop()
     context.simulators = {}
+    ops = getattr(context, "ops", None)
+    if ops is not None:
+        ops.stop()
+        context.ops = None
     cluster = getattr(context, "cluster", None)
     if cluster is not None:
         cluster.stop()

@@ -444,8 +444,8 @@ class Gateway:
             if self.connections.get(connection.origin.station_id) is connection:
                 del self.connections[connection.origin.station_id]
             connection.finished.set()
-        code = websocket.close_code if websocket.close_code is not None else 1006
-        reason = websocket.close_reason or ""
+        closing = websocket.protocol.close_rcvd or websocket.protocol.close_sent
+        code, reason = (closing.code, closing.reason) if closing is not None else (1006, "")
         self.metrics.connected.labels(connection.origin.version.value).dec()
         self.metrics.closed.labels(str(code)).inc()
         self._publish_lifecycle(connection.origin, "disconnected", close_code=code, close_reason=reason)

@@ -114,3 +114,17 @@ async def _topic_size(servers: str, topic: str) -> int:
         return sum((await consumer.end_offsets(partitions)).values())
     finally:
         await consumer.stop()
+
+
+def publish_to_partition(servers: str, topic: str, partition: int, key: str, value: dict[str, Any]) -> None:
+    """Publish as a CSMS answering on a reply partition."""
+    asyncio.run(_publish_to_partition(servers, topic, partition, key, value))
+
+
+async def _publish_to_partition(servers: str, topic: str, partition: int, key: str, value: dict[str, Any]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=servers)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, json.dumps(value).encode(), key=key.encode(), partition=partition)
+    finally:
+        await producer.stop()

@@ -1,0 +1,224 @@
+"""Steps for operations: a gateway of the scenario's own, its status port, its limits and its drain."""
+
+from __future__ import annotations
+
+import itertools
+import signal
+import time
+import uuid
+from typing import Any
+
+from behave import given, then, when
+from behave.runner import Context
+from support.kafka import publish_to_partition, read_until
+from support.processes import Program, http_status, samples, wait_until
+from support.station import Station, boot_payload
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+OPS_PORT, OPS_STATUS_PORT = 19300, 19309
+
+
+def start_ops_gateway(context: Context) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    context.ops_topics = (f"ops_in_{suffix}", f"ops_out_{suffix}")
+    env = {
+        "OCPPGW_KAFKA__SERVERS": context.kafka_servers,
+        "OCPPGW_KAFKA__IN_MESSAGES_TOPIC": context.ops_topics[0],
+        "OCPPGW_KAFKA__OUT_MESSAGES_TOPIC": context.ops_topics[1],
+        "OCPPGW_KAFKA__ROUTES_TOPIC": f"ops_routes_{suffix}",
+        "OCPPGW_KAFKA__OCPP_GW_CONSUMER_GROUP": f"ops_{suffix}",
+        "OCPPGW_OCPP_GATEWAY__LISTENING_PORT": str(OPS_PORT),
+        "OCPPGW_OCPP_GATEWAY__STATUS_PORT": str(OPS_STATUS_PORT),
+        "OCPPGW_OCPP_GATEWAY__INSTANCE_ID": f"gw-ops-{suffix}",
+        "OCPPGW_OCPP_GATEWAY__MAX_CONNECTIONS": "3",
+        "OCPPGW_OCPP_GATEWAY__MAX_MESSAGE_SIZE": "4096",
+        "OCPPGW_OCPP_GATEWAY__STATION_MESSAGE_RATE": "1",
+        "OCPPGW_OCPP_GATEWAY__STATION_MESSAGE_BURST": "3",
+        "OCPPGW_OCPP_GATEWAY__DRAIN_RATE": "2",
+    }
+    context.ops = Program(f"ops-gateway-{suffix}", "ocpp_gw", env, context.log_dir)
+    wait_until(lambda: _status(context, "/healthz") == 200, 60, "the ops gateway's /healthz")
+    context.ops.wait_for_log("gateway ready", timeout=60)
+    context.ops_stations = {}
+
+
+def _status(context: Context, path: str) -> int:
+    if context.ops.process.poll() is not None:
+        raise AssertionError(f"the ops gateway exited:\n{context.ops.tail()}")
+    try:
+        return http_status(OPS_STATUS_PORT, path)
+    except OSError:
+        return 0
+
+
+def _value(name: str, **labels: str) -> float:
+    return sum(value for found, value in samples(OPS_STATUS_PORT, name) if labels.items() <= found.items())
+
+
+def _open(context: Context, station_id: str, protocol: str) -> Station:
+    station = Station(f"ws://127.0.0.1:{OPS_PORT}/ocpp", station_id, [protocol])
+    context.ops_stations[station_id] = station
+    context.stations[f"ops:{station_id}"] = station
+    return station
+
+
+@then("the ops gateway's /healthz answers 200 and /readyz answers 200")
+def step_health(context: Context) -> None:
+    assert _status(context, "/healthz") == 200
+    wait_until(lambda: _status(context, "/readyz") == 200, 30, "/readyz to answer 200")
+
+
+@given('an ops station "{station_id}" speaking "{protocol}"')
+def step_ops_station(context: Context, station_id: str, protocol: str) -> None:
+    _open(context, station_id, protocol)
+
+
+@given('ops stations "{first}", "{second}" and "{third}" speaking "{protocol}"')
+def step_ops_stations(context: Context, first: str, second: str, third: str, protocol: str) -> None:
+    for station_id in (first, second, third):
+        _open(context, station_id, protocol)
+
+
+def _answer_as_csms(context: Context, station_id: str, message_id: str, payload: dict[str, Any]) -> None:
+    records = read_until(
+        context.kafka_servers,
+        context.ops_topics[0],
+        station_id,
+        lambda rs: any(r.get("message_id") == message_id for r in rs),
+    )
+    reply_partition = next(r for r in records if r.get("message_id") == message_id)["reply_partition"]
+    publish_to_partition(
+        context.kafka_servers,
+        context.ops_topics[1],
+        reply_partition,
+        station_id,
+        {"v": 1, "frame": [3, message_id, payload]},
+    )
+
+
+@when('"{station_id}" sends a Heartbeat that the CSMS answers')
+def step_heartbeat_answered(context: Context, station_id: str) -> None:
+    station = context.ops_stations[station_id]
+    message_id = station.call("Heartbeat", {})
+    _answer_as_csms(context, station_id, message_id, {"currentTime": "2026-01-01T00:00:00Z"})
+    assert station.receive()[:2] == [3, message_id]
+
+
+@then('the ops gateway\'s metrics show {count:d} "{protocol}" station connected')
+def step_connected_metric(context: Context, count: int, protocol: str) -> None:
+    assert _value("ocpp_gw_connected_stations", protocol=protocol) == count
+
+
+@then("the ops gateway's metrics count 1 station CALL, 1 CSMS CALLRESULT and 1 call round trip")
+def step_traffic_metrics(context: Context) -> None:
+    assert _value("ocpp_gw_frames_total", direction="station_to_csms", message_type="CALL") == 1
+    assert _value("ocpp_gw_frames_total", direction="csms_to_station", message_type="CALLRESULT") == 1
+    assert _value("ocpp_gw_call_round_trip_seconds_count") == 1
+    assert _value("ocpp_gw_ready") == 1 and _value("ocpp_gw_owned_partitions") > 0
+
+
+@then("a fourth ops station is refused with HTTP 503 and a Retry-After header")
+def step_fourth_refused(context: Context) -> None:
+    try:
+        _open(context, "CP_L4", "ocpp1.6")
+    except InvalidStatus as refused:
+        assert refused.response.status_code == 503 and refused.response.headers.get("Retry-After")
+    else:
+        raise AssertionError("the fourth station was accepted")
+
+
+@then('the ops gateway\'s metrics count {count:d} handshake refused for "{reason}"')
+def step_refused_metric(context: Context, count: int, reason: str) -> None:
+    assert _value("ocpp_gw_handshakes_refused_total", reason=reason) == count
+
+
+@when('"{station_id}" sends a frame of {size:d} bytes')
+def step_big_frame(context: Context, station_id: str, size: int) -> None:
+    context.ops_stations[station_id].send('[2,"big","DataTransfer",{"data":"' + "x" * size + '"}]')
+
+
+@then('the ops connection of "{station_id}" is closed with code {code:d}')
+def step_ops_closed(context: Context, station_id: str, code: int) -> None:
+    try:
+        message = context.ops_stations[station_id].connection.recv(timeout=10)
+    except ConnectionClosed as closed:
+        assert closed.rcvd is not None and closed.rcvd.code == code, closed
+    else:
+        raise AssertionError(f"expected a close, got {message!r}")
+
+
+@then('the ops gateway\'s metrics count {count:d} connection closed with code "{code}"')
+def step_closed_metric(context: Context, count: int, code: str) -> None:
+    wait_until(
+        lambda: _value("ocpp_gw_connections_closed_total", code=code) == count, 10, f"{count} closes with {code}"
+    )
+
+
+@when('"{station_id}" sends {count:d} BootNotifications back to back')
+def step_flood(context: Context, station_id: str, count: int) -> None:
+    station = context.ops_stations[station_id]
+    for _ in range(count):
+        station.call("BootNotification", boot_payload("ocpp2.0.1", "V", "M"))
+
+
+@then('"{station_id}" gets a CALLERROR "{code}" about the rate limit for at least one of them')
+def step_rate_limited(context: Context, station_id: str, code: str) -> None:
+    station = context.ops_stations[station_id]
+    errors = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not any("rate limit" in e[3] for e in errors):
+        frame = station.receive(timeout=10)
+        if frame[0] == 4:
+            errors.append(frame)
+    assert any(e[2] == code and "rate limit" in e[3] for e in errors), errors
+
+
+@given('"{station_id}" has a Heartbeat in flight')
+def step_in_flight(context: Context, station_id: str) -> None:
+    context.in_flight = (station_id, context.ops_stations[station_id].call("Heartbeat", {}))
+    read_until(
+        context.kafka_servers,
+        context.ops_topics[0],
+        station_id,
+        lambda rs: any(r.get("message_id") == context.in_flight[1] for r in rs),
+    )
+
+
+@when("the ops gateway gets SIGTERM")
+def step_sigterm(context: Context) -> None:
+    context.ops.process.send_signal(signal.SIGTERM)
+
+
+@then("the ops gateway's /readyz answers 503")
+def step_not_ready(context: Context) -> None:
+    wait_until(lambda: _status(context, "/readyz") == 503, 5, "/readyz to answer 503")
+
+
+@when("the CSMS answers the Heartbeat in flight")
+def step_answer_in_flight(context: Context) -> None:
+    station_id, message_id = context.in_flight
+    _answer_as_csms(context, station_id, message_id, {"currentTime": "2026-01-01T00:00:00Z"})
+
+
+@then('"{station_id}" receives the answer before its connection closes')
+def step_answer_before_close(context: Context, station_id: str) -> None:
+    frame = context.ops_stations[station_id].receive()
+    assert frame[:2] == [3, context.in_flight[1]], frame
+
+
+@then("every ops station is closed with code 1012, about half a second apart")
+def step_paced_close(context: Context) -> None:
+    closed_at = []
+    for station in context.ops_stations.values():
+        try:
+            station.connection.recv(timeout=15)
+        except ConnectionClosed as closed:
+            assert closed.rcvd is not None and closed.rcvd.code == 1012, closed
+            closed_at.append(time.monotonic())
+    gaps = [b - a for a, b in itertools.pairwise(closed_at)]
+    assert len(closed_at) == 3 and all(gap >= 0.35 for gap in gaps), gaps
+
+
+@then("the ops gateway exits with status 0")
+def step_exit_zero(context: Context) -> None:
+    assert context.ops.process.wait(timeout=30) == 0, context.ops.tail()
