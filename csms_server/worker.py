@@ -83,15 +83,8 @@ class CsmsWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         settings = self.config.csms
-        status = None
-        if settings.status_port:
-            status = StatusServer(settings.status_host, settings.status_port, self.metrics.registry, self.ready)
-            await status.start()
-        try:
+        async with StatusServer(settings.status_host, settings.status_port, self.metrics.registry, self.ready):
             await self._run(stop)
-        finally:
-            if status is not None:
-                await status.stop()
 
     def ready(self) -> bool:
         return bool(self.partitions)

@@ -205,15 +205,8 @@ class Gateway:
         return bool(self.partitions) and not self.draining and self.publisher.healthy
 
     async def run(self, stop: asyncio.Event) -> None:
-        status = None
-        if self.gw.status_port:
-            status = StatusServer(self.gw.status_host, self.gw.status_port, self.metrics.registry, self.ready)
-            await status.start()
-        try:
+        async with StatusServer(self.gw.status_host, self.gw.status_port, self.metrics.registry, self.ready):
             await self._run(stop)
-        finally:
-            if status is not None:
-                await status.stop()
 
     async def _run(self, stop: asyncio.Event) -> None:
         kafka = self.config.kafka

@@ -23,11 +23,14 @@ class StatusServer:
         self.host, self.port, self.registry, self.ready = host, port, registry, ready
         self._server: asyncio.Server | None = None
 
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self.host, self.port)
-        log.info("status port open", extra={"host": self.host, "port": self.port})
+    async def __aenter__(self) -> StatusServer:
+        """Open the port (port 0 means no status port)."""
+        if self.port:
+            self._server = await asyncio.start_server(self._serve, self.host, self.port)
+            log.info("status port open", extra={"host": self.host, "port": self.port})
+        return self
 
-    async def stop(self) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()

@@ -10,7 +10,7 @@ from behave import given, then, when
 from behave.runner import Context
 from support.cluster import latest_partitions
 from support.kafka import call_via_routes, read_until, topic_size
-from support.station import Station, boot_payload
+from support.station import Station, boot_payload, expect_close
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 PROTOCOLS = ["ocpp1.6", "ocpp2.0.1", "ocpp2.1"]
@@ -145,12 +145,7 @@ def step_move(context: Context, station_id: str, number: int) -> None:
 
 @then('the old connection is closed with code {code:d} and reason "{reason}"')
 def step_old_closed(context: Context, code: int, reason: str) -> None:
-    try:
-        message = context.old.connection.recv(timeout=15)
-    except ConnectionClosed as closed:
-        assert closed.rcvd is not None and (closed.rcvd.code, closed.rcvd.reason) == (code, reason), closed
-    else:
-        raise AssertionError(f"expected the old connection to close, got {message!r}")
+    expect_close(context.old.connection, code, reason)
 
 
 @then('the CSMS receives a CALLERROR "{code}" for the unanswered call on the cluster\'s messages_in')

@@ -10,8 +10,8 @@ from typing import Any
 from behave import given, then, when
 from behave.runner import Context
 from support.kafka import publish, read_until
-from support.station import Station, boot_payload
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from support.station import Station, boot_payload, expect_close
+from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 IN_TOPIC = "messages_in"
@@ -97,12 +97,7 @@ def step_selected_none(context: Context) -> None:
 
 @then("the gateway closes the connection with code {code:d}")
 def step_closed_by_gateway(context: Context, code: int) -> None:
-    try:
-        message = context.station.connection.recv(timeout=10)
-    except ConnectionClosed as closed:
-        assert closed.rcvd is not None and closed.rcvd.code == code, closed
-    else:
-        raise AssertionError(f"expected a close, got {message!r}")
+    expect_close(context.station.connection, code)
 
 
 @when('the station sends the text "{text}"')
@@ -209,12 +204,7 @@ def step_connect_again(context: Context, station_id: str, subprotocol: str) -> N
 
 @then('the first connection is closed with code {code:d} and reason "{reason}"')
 def step_first_closed(context: Context, code: int, reason: str) -> None:
-    try:
-        message = context.first.connection.recv(timeout=10)
-    except ConnectionClosed as closed:
-        assert closed.rcvd is not None and (closed.rcvd.code, closed.rcvd.reason) == (code, reason), closed
-    else:
-        raise AssertionError(f"expected the old connection to close, got {message!r}")
+    expect_close(context.first.connection, code, reason)
 
 
 @then("the new connection is answered")

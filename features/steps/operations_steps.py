@@ -12,8 +12,8 @@ from behave import given, then, when
 from behave.runner import Context
 from support.kafka import publish_to_partition, read_until
 from support.processes import Program, http_status, samples, wait_until
-from support.station import Station, boot_payload
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from support.station import Station, boot_payload, expect_close
+from websockets.exceptions import InvalidStatus
 
 OPS_PORT, OPS_STATUS_PORT = 19300, 19309
 
@@ -139,12 +139,7 @@ def step_big_frame(context: Context, station_id: str, size: int) -> None:
 
 @then('the ops connection of "{station_id}" is closed with code {code:d}')
 def step_ops_closed(context: Context, station_id: str, code: int) -> None:
-    try:
-        message = context.ops_stations[station_id].connection.recv(timeout=10)
-    except ConnectionClosed as closed:
-        assert closed.rcvd is not None and closed.rcvd.code == code, closed
-    else:
-        raise AssertionError(f"expected a close, got {message!r}")
+    expect_close(context.ops_stations[station_id].connection, code)
 
 
 @then('the ops gateway\'s metrics count {count:d} connection closed with code "{code}"')
@@ -210,11 +205,8 @@ def step_answer_before_close(context: Context, station_id: str) -> None:
 def step_paced_close(context: Context) -> None:
     closed_at = []
     for station in context.ops_stations.values():
-        try:
-            station.connection.recv(timeout=15)
-        except ConnectionClosed as closed:
-            assert closed.rcvd is not None and closed.rcvd.code == 1012, closed
-            closed_at.append(time.monotonic())
+        expect_close(station.connection, 1012)
+        closed_at.append(time.monotonic())
     gaps = [b - a for a, b in itertools.pairwise(closed_at)]
     assert len(closed_at) == 3 and all(gap >= 0.35 for gap in gaps), gaps
 

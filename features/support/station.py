@@ -8,6 +8,7 @@ from ssl import SSLContext
 from typing import Any
 from urllib.parse import quote
 
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 RECEIVE_TIMEOUT = 15.0
@@ -17,6 +18,17 @@ def boot_payload(protocol: str, vendor: str, model: str) -> dict[str, Any]:
     if protocol == "ocpp1.6":
         return {"chargePointVendor": vendor, "chargePointModel": model}
     return {"chargingStation": {"vendorName": vendor, "model": model}, "reason": "PowerUp"}
+
+
+def expect_close(connection: ClientConnection, code: int, reason: str | None = None, timeout: float = 15) -> None:
+    """Wait for the gateway to close ``connection`` with ``code`` (and ``reason``, when given)."""
+    try:
+        message = connection.recv(timeout=timeout)
+    except ConnectionClosed as closed:
+        assert closed.rcvd is not None and closed.rcvd.code == code, closed
+        assert reason is None or closed.rcvd.reason == reason, closed
+    else:
+        raise AssertionError(f"expected a close with {code}, got {message!r}")
 
 
 class Station:

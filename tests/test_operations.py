@@ -1,0 +1,59 @@
+"""Admission control and the status port, without a broker."""
+
+from __future__ import annotations
+
+import asyncio
+
+from prometheus_client import CollectorRegistry, Counter
+
+from ocpp_gw.core.admission import TokenBucket
+from ocpp_gw.gateway import _message_type
+from ocpp_gw.metrics import GatewayMetrics
+from ocpp_gw.status import StatusServer
+
+
+def test_token_bucket_allows_the_burst_then_the_rate() -> None:
+    bucket = TokenBucket(rate=2, burst=3, now=0)
+    assert [bucket.take(0) for _ in range(4)] == [True, True, True, False]
+    assert bucket.take(0.4) is False
+    assert bucket.take(0.5) is True
+    assert bucket.take(10) and bucket.take(10) and bucket.take(10) and not bucket.take(10)
+
+
+def test_message_type_is_read_from_compact_text() -> None:
+    assert _message_type('[3,"a",{}]') == 3 and _message_type('[ 4, "a"]') == 4 and _message_type("x") == 0
+
+
+def test_gateway_metric_names_follow_prometheus_conventions() -> None:
+    names = {metric.name for metric in GatewayMetrics().registry.collect()}
+    assert "ocpp_gw_connected_stations" in names and "ocpp_gw_call_round_trip_seconds" in names
+    assert all(name.startswith("ocpp_gw_") and name == name.lower() for name in names)
+
+
+async def _get(port: int, path: str) -> tuple[str, str]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    response = (await reader.read()).decode()
+    writer.close()
+    status_line, _, rest = response.partition("\r\n")
+    return status_line, rest.split("\r\n\r\n", 1)[1]
+
+
+def test_status_endpoints() -> None:
+    async def scenario() -> None:
+        registry = CollectorRegistry()
+        Counter("demo_events_total", "demo", registry=registry).inc(3)
+        ready = {"now": False}
+        async with StatusServer("127.0.0.1", 0, registry, lambda: ready["now"]):
+            pass
+        server = StatusServer("127.0.0.1", 19399, registry, lambda: ready["now"])
+        async with server:
+            assert (await _get(19399, "/healthz"))[0] == "HTTP/1.1 200 OK"
+            assert (await _get(19399, "/readyz"))[0] == "HTTP/1.1 503 Service Unavailable"
+            ready["now"] = True
+            assert (await _get(19399, "/readyz"))[0] == "HTTP/1.1 200 OK"
+            status, body = await _get(19399, "/metrics")
+            assert status == "HTTP/1.1 200 OK" and "demo_events_total 3.0" in body
+            assert (await _get(19399, "/nope"))[0] == "HTTP/1.1 404 Not Found"
+
+    asyncio.run(scenario())
