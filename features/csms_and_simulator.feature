@@ -24,7 +24,7 @@ Feature: The reference CSMS and the simulated stations, end to end through the g
     When I run csms-server call "CP_CALL16" "GetConfiguration" '{"key": ["HeartbeatInterval"]}'
     Then it exits 0 and prints a result whose "configurationKey.0.key" is "HeartbeatInterval"
     When I run csms-server call "CP_CALL16" "FlyToTheMoon" '{}'
-    Then it exits 1 and prints a result whose "errorCode" is "NotSupported"
+    Then it exits 1 and prints a result whose "errorCode" is "NotImplemented"
     When I run csms-server call "CP_NOT_THERE" "Reset" '{"type": "Soft"}'
     Then it exits 3
 

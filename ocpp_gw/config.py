@@ -93,6 +93,12 @@ class GatewayConfig:
     handshake_timeout: float = 10.0
     drain_rate: float = 200.0
     drain_timeout: float = 60.0
+    strict_station_calls: str = _choice("log", "off", "log", "enforce")
+    strict_station_results: str = _choice("log", "off", "log", "enforce")
+    strict_csms_calls: str = _choice("enforce", "off", "log", "enforce")
+    strict_csms_results: str = _choice("log", "off", "log", "enforce")
+    strict_allow_additional_properties: bool = False
+    strict_lenient_formats: bool = False
 
     def __post_init__(self) -> None:
         known = ("ocpp1.6", "ocpp2.0.1", "ocpp2.1")

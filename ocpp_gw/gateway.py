@@ -12,6 +12,7 @@ import contextlib
 import functools
 import logging
 import signal
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -53,10 +54,12 @@ from .core.session import (
     pending_call,
     refuse_csms_call,
 )
+from .core.validation import PayloadValidator, StrictMode, StrictPolicy
 from .credential_store import CredentialStore, FileCredentials
 from .kafka_bus import METADATA_MAX_AGE_MS, OrderedPublisher, Outgoing, ensure_topics, make_producer
 from .metrics import MESSAGE_TYPES, GatewayMetrics
 from .routes import RouteBook
+from .schemas import load_ocpp_schemas
 from .status import StatusServer
 from .tls import TlsContexts
 
@@ -147,6 +150,7 @@ class Gateway:
             station_response_timeout=self.gw.station_response_timeout,
             csms_queue_size=self.gw.csms_queue_size,
         )
+        self.validator = self._strict_mode()
         self.connections: dict[str, StationConnection] = {}
         self.partitions: list[int] = []
         self.assigned = asyncio.Event()
@@ -181,6 +185,34 @@ class Gateway:
         )
 
     # Start-up and shutdown.
+
+    def _strict_mode(self) -> PayloadValidator | None:
+        gw = self.gw
+        policy = StrictPolicy(
+            StrictMode(gw.strict_station_calls),
+            StrictMode(gw.strict_station_results),
+            StrictMode(gw.strict_csms_calls),
+            StrictMode(gw.strict_csms_results),
+            gw.strict_allow_additional_properties,
+            gw.strict_lenient_formats,
+        )
+        if not policy.active:
+            return None
+        started = time.monotonic()
+        validator = PayloadValidator(load_ocpp_schemas(self.versions), policy)
+        log.info(
+            "strict mode",
+            extra={
+                "station_calls": gw.strict_station_calls,
+                "station_results": gw.strict_station_results,
+                "csms_calls": gw.strict_csms_calls,
+                "csms_results": gw.strict_csms_results,
+                "allow_additional_properties": gw.strict_allow_additional_properties,
+                "lenient_formats": gw.strict_lenient_formats,
+                "compile_seconds": round(time.monotonic() - started, 2),
+            },
+        )
+        return validator
 
     def _watch_gauges(self) -> None:
         m = self.metrics
@@ -390,7 +422,9 @@ class Gateway:
             await websocket.close(1008, "station is already connected")
             return
         origin = Origin(station_id, version, self.gateway_id)
-        connection = StationConnection(websocket, StationSession(station_id, version, self.limits), origin)
+        connection = StationConnection(
+            websocket, StationSession(station_id, version, self.limits, self.validator), origin
+        )
         self.connections[station_id] = connection
         self.metrics.opened.labels(version.value).inc()
         self.metrics.connected.labels(version.value).inc()

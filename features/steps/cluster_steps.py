@@ -41,7 +41,8 @@ def step_spread(context: Context, count: int) -> None:
 def _call(context: Context, station_id: str, action: str, expect_gateway: str | None = None) -> str:
     cluster = context.cluster
     message_id = str(uuid.uuid4())
-    frame = [2, message_id, action, {"type": "Soft"}]
+    soft_reset = {"type": "Soft"} if context.current[station_id].protocol == "ocpp1.6" else {"type": "OnIdle"}
+    frame = [2, message_id, action, soft_reset]
     call_via_routes(
         cluster.servers, cluster.out_topic, cluster.routes_topic, station_id, frame, expect_gateway=expect_gateway
     )

@@ -189,15 +189,18 @@ def call_error_text(
     version: OcppVersion, message_id: str, fault: Fault, description: str, details: JsonObject | None = None
 ) -> str:
     """The wire text of a CALLERROR for ``fault``, spelled the way ``version`` spells it."""
-    return encode(
-        [
-            MessageType.CALLERROR,
-            message_id,
-            error_code(version, fault),
-            description[:MAX_ERROR_DESCRIPTION_LENGTH],
-            details or {},
-        ]
-    )
+    return error_text(message_id, error_code(version, fault), description, details)
+
+
+def error_text(
+    message_id: str,
+    code: str,
+    description: str,
+    details: JsonObject | None = None,
+    message_type: int = MessageType.CALLERROR,
+) -> str:
+    """The wire text of a CALLERROR (or, with ``message_type`` 5, a 2.1 CALLRESULTERROR)."""
+    return encode([message_type, message_id, code, description[:MAX_ERROR_DESCRIPTION_LENGTH], details or {}])
 
 
 def encode(message: Any) -> str:

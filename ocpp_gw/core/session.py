@@ -21,8 +21,9 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from .frames import Call, CallError, CallResult, Frame, JsonObject, Rejection, call_error_text, parse_frame
+from .frames import Call, CallError, CallResult, Frame, JsonObject, Rejection, call_error_text, error_text, parse_frame
 from .protocol import UNREADABLE_MESSAGE_ID, Fault, MessageType, OcppVersion
+from .validation import PayloadValidator, StrictMode, Violation
 
 V = TypeVar("V")
 
@@ -112,6 +113,7 @@ class StationSession:
     station_id: str
     version: OcppVersion
     limits: SessionLimits = field(default_factory=SessionLimits)
+    validator: PayloadValidator | None = None
     station_call: PendingCall | None = None
     csms_call: PendingCall | None = None
     csms_queue: deque[PendingCall] = field(default_factory=deque)
@@ -209,16 +211,42 @@ class StationSession:
                     )
                 ),
             ]
+        actions: list[Action] = []
+        mode, violation = self._check(call, "station_calls", None)
+        if violation is not None:
+            actions.append(
+                Notice("station_call_invalid", call.message_id, f"{violation.code}: {violation.description}")
+            )
+            if mode is StrictMode.ENFORCE:
+                return [
+                    *actions,
+                    SendToStation.error(error_text(call.message_id, violation.code, violation.description)),
+                ]
         self.station_call = pending_call(call, now, self.limits.csms_response_timeout)
-        return [PublishToCsms(call.text, call.message_type, call.message_id, call.action)]
+        return [*actions, PublishToCsms(call.text, call.message_type, call.message_id, call.action)]
 
     def _station_answer(self, answer: CallResult | CallError, now: float) -> list[Action]:
         pending = self.csms_call
         if pending is not None and pending.message_id == answer.message_id:
             self.csms_call = None
-            actions: list[Action] = [
+            actions: list[Action] = []
+            mode, violation = self._check(answer, "station_results", pending.action)
+            if violation is not None:
+                detail = f"{violation.code}: {violation.description}"
+                actions.append(Notice("station_result_invalid", answer.message_id, detail))
+                if mode is StrictMode.ENFORCE:
+                    description = f"the station's {pending.action} result is invalid: {violation.description}"
+                    actions += self._answer_csms_call(pending, Fault.INTERNAL, description, code=violation.code)
+                    if self.version is OcppVersion.V21:
+                        actions.append(
+                            SendToStation.error(
+                                error_text(answer.message_id, violation.code, violation.description, None, 5)
+                            )
+                        )
+                    return actions + self._dispatch(now)
+            actions.append(
                 PublishToCsms(answer.text, answer.message_type, answer.message_id, pending.action, request=pending)
-            ]
+            )
             return actions + self._dispatch(now)
         late = self._late_csms_calls.pop(answer.message_id, None)
         if late is not None:
@@ -267,6 +295,18 @@ class StationSession:
         in_flight = [c for c in (self.csms_call, *self.csms_queue) if c is not None]
         if any(c.message_id == call.message_id for c in in_flight):
             return [Notice("duplicate_csms_call", call.message_id, "already in flight or queued")]
+        mode, violation = self._check(call, "csms_calls", None)
+        if violation is not None and mode is StrictMode.ENFORCE:
+            description = f"invalid {call.action} for this station: {violation.description}"
+            return self._answer_csms_call(
+                pending_call(call, now), Fault.INTERNAL, description, "csms_call_invalid", violation.code
+            )
+        if violation is not None:
+            notice = Notice("csms_call_invalid", call.message_id, f"{violation.code}: {violation.description}")
+            return [notice, *self._schedule_csms_call(call, now)]
+        return self._schedule_csms_call(call, now)
+
+    def _schedule_csms_call(self, call: Call, now: float) -> list[Action]:
         if self.csms_call is None and self.station_call is None and not self.csms_queue:
             self.csms_call = pending_call(call, now, self.limits.station_response_timeout)
             return [SendToStation(call.text)]
@@ -283,11 +323,38 @@ class StationSession:
         pending = self.station_call
         if pending is not None and pending.message_id == answer.message_id:
             self.station_call = None
-            actions: list[Action] = [SendToStation(answer.text)]
+            actions: list[Action] = []
+            mode, violation = self._check(answer, "csms_results", pending.action)
+            if violation is not None:
+                actions.append(
+                    Notice("csms_result_invalid", answer.message_id, f"{violation.code}: {violation.description}")
+                )
+                if mode is StrictMode.ENFORCE:
+                    description = f"the CSMS's {pending.action} result is invalid: {violation.description}"
+                    actions.append(SendToStation.error(error_text(answer.message_id, violation.code, description)))
+                    if self.version is OcppVersion.V21:
+                        text = error_text(answer.message_id, violation.code, violation.description, None, 5)
+                        actions.append(PublishToCsms(text, 5, answer.message_id, pending.action, origin="gateway"))
+                    return actions + self._dispatch(now)
+            actions.append(SendToStation(answer.text))
             return actions + self._dispatch(now)
         if answer.message_id in self._late_station_calls:
             return [Notice("late_csms_answer", answer.message_id, "station already had a timeout CALLERROR")]
         return [Notice("unexpected_csms_answer", answer.message_id, "no station call with this id")]
+
+    def _check(
+        self, message: Call | CallResult | CallError, kind: str, action: str | None
+    ) -> tuple[StrictMode, Violation | None]:
+        """Strict mode's verdict on a CALL (``action`` None) or on the CALLRESULT to ``action``."""
+        if self.validator is None or isinstance(message, CallError):
+            return StrictMode.OFF, None
+        mode: StrictMode = getattr(self.validator.policy, kind)
+        if mode is StrictMode.OFF:
+            return mode, None
+        if isinstance(message, Call):
+            return mode, self.validator.check_request(self.version, message.action, message.payload)
+        assert action is not None
+        return mode, self.validator.check_response(self.version, action, message.payload)
 
     def _dispatch(self, now: float) -> list[Action]:
         """Send the next queued CSMS CALL if the connection is free, failing the expired ones."""
@@ -309,9 +376,14 @@ class StationSession:
         return actions
 
     def _answer_csms_call(
-        self, call: PendingCall, fault: Fault, description: str, event: str = "csms_call_failed"
+        self,
+        call: PendingCall,
+        fault: Fault,
+        description: str,
+        event: str = "csms_call_failed",
+        code: str | None = None,
     ) -> list[Action]:
-        return refuse_csms_call(self.version, call, fault, description, event)
+        return refuse_csms_call(self.version, call, fault, description, event, code)
 
     # Clock, delivery failures and the end of the connection.
 
@@ -370,10 +442,22 @@ class StationSession:
 
 
 def refuse_csms_call(
-    version: OcppVersion, call: PendingCall, fault: Fault, description: str, event: str = "csms_call_failed"
+    version: OcppVersion,
+    call: PendingCall,
+    fault: Fault,
+    description: str,
+    event: str = "csms_call_failed",
+    code: str | None = None,
 ) -> list[Action]:
-    """The gateway's CALLERROR for a CSMS CALL, published back to the CSMS with the request attached."""
-    text = call_error_text(version, call.message_id, fault, description)
+    """The gateway's CALLERROR for a CSMS CALL, published back to the CSMS with the request attached.
+
+    ``code`` overrides the fault's code (strict mode reports the schema violation's own code).
+    """
+    text = (
+        error_text(call.message_id, code, description)
+        if code
+        else call_error_text(version, call.message_id, fault, description)
+    )
     return [
         Notice(event, call.message_id, description),
         PublishToCsms(text, MessageType.CALLERROR, call.message_id, call.action, origin="gateway", request=call),
