@@ -29,6 +29,10 @@ GATEWAY_STATUS_PORT = 19009
 LONELY_GATEWAY_PORT = 19001
 LONELY_TIMEOUT = 2.0
 SECURED_PORTS = {1: 19201, 2: 19202, 3: 19203}
+STRICT_ENFORCE = {
+    f"OCPPGW_OCPP_GATEWAY__STRICT_{kind}": "enforce"
+    for kind in ("STATION_CALLS", "STATION_RESULTS", "CSMS_CALLS", "CSMS_RESULTS")
+} | {"OCPPGW_OCPP_GATEWAY__STATION_MESSAGE_RATE": "100", "OCPPGW_OCPP_GATEWAY__STATION_MESSAGE_BURST": "100"}
 CREDENTIALS_TOPIC = "station_credentials"
 
 
@@ -113,6 +117,8 @@ def before_scenario(context: Context, scenario: Scenario) -> None:
     context.target_station = None
     if "ops" in scenario.effective_tags:
         start_ops_gateway(context)
+    if "strict" in scenario.effective_tags:
+        start_ops_gateway(context, STRICT_ENFORCE)
     if "cluster" in scenario.effective_tags:
         partitions = 2 if "two_partitions" in scenario.effective_tags else 6
         context.cluster = Cluster(context.kafka_servers, 3, context.log_dir, partitions)

@@ -18,7 +18,7 @@ from websockets.exceptions import InvalidStatus
 OPS_PORT, OPS_STATUS_PORT = 19300, 19309
 
 
-def start_ops_gateway(context: Context) -> None:
+def start_ops_gateway(context: Context, extra: dict[str, str] | None = None) -> None:
     suffix = uuid.uuid4().hex[:8]
     context.ops_topics = (f"ops_in_{suffix}", f"ops_out_{suffix}")
     env = {
@@ -35,6 +35,7 @@ def start_ops_gateway(context: Context) -> None:
         "OCPPGW_OCPP_GATEWAY__STATION_MESSAGE_RATE": "1",
         "OCPPGW_OCPP_GATEWAY__STATION_MESSAGE_BURST": "3",
         "OCPPGW_OCPP_GATEWAY__DRAIN_RATE": "2",
+        **(extra or {}),
     }
     context.ops = Program(f"ops-gateway-{suffix}", "ocpp_gw", env, context.log_dir)
     wait_until(lambda: _status(context, "/healthz") == 200, 60, "the ops gateway's /healthz")
