@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test install lint unit features kafka kafka-stop kafka-fetch clean
+.PHONY: run test install lint unit features kafka kafka-stop kafka-fetch clean bench-validation
 
 install: $(STAMP)
 
@@ -29,6 +29,9 @@ unit: install
 
 features: install
 	$(BIN)/behave --format progress features
+
+bench-validation: install
+	$(BIN)/python -m benchmarks.validation 200000
 
 kafka-fetch:
 	@if [ -z "$$OCPPGW_KAFKA__SERVERS" ]; then bash scripts/kafka/kafka.sh fetch; fi
