@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test install lint unit features kafka kafka-stop kafka-fetch clean bench-validation
+.PHONY: run test install lint unit features bench-smoke bench kafka kafka-stop kafka-fetch clean bench-validation
 
 install: $(STAMP)
 
@@ -17,7 +17,7 @@ $(STAMP): setup.cfg pyproject.toml
 run: install
 	bash scripts/run.sh
 
-test: install kafka-fetch lint unit features
+test: install kafka-fetch lint unit features bench-smoke
 
 lint: install
 	$(BIN)/ruff check .
@@ -29,6 +29,12 @@ unit: install
 
 features: install
 	$(BIN)/behave --format progress features
+
+bench: install
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+bench-smoke: install
+	$(BIN)/python -m benchmarks.run --smoke --out $$(mktemp -d)
 
 bench-validation: install
 	$(BIN)/python -m benchmarks.validation 200000

@@ -1,0 +1,55 @@
+"""The baseline: what a team writes without a gateway, a websockets server with the ``ocpp`` package's
+ChargePoint answering BootNotification and Heartbeat itself, with no Kafka in between."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import websockets
+from ocpp.routing import on
+from ocpp.v201 import ChargePoint, call_result
+from websockets.asyncio.server import ServerConnection, serve
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class DirectCsms(ChargePoint):  # type: ignore[misc]
+    @on("BootNotification")  # type: ignore[untyped-decorator]
+    def on_boot(self, **_: Any) -> Any:
+        return call_result.BootNotification(current_time=now_iso(), interval=300, status="Accepted")
+
+    @on("Heartbeat")  # type: ignore[untyped-decorator]
+    def on_heartbeat(self, **_: Any) -> Any:
+        return call_result.Heartbeat(current_time=now_iso())
+
+
+async def handle(connection: ServerConnection) -> None:
+    path = connection.request.path if connection.request else "/unknown"
+    station = DirectCsms(path.rsplit("/", 1)[-1], connection)
+    station.logger.disabled = True
+    with contextlib.suppress(websockets.exceptions.ConnectionClosed):
+        await station.start()
+
+
+async def main_async(port: int) -> None:
+    async with serve(handle, "127.0.0.1", port, subprotocols=[websockets.Subprotocol("ocpp2.0.1")], compression=None):
+        print("direct server ready", flush=True)
+        await asyncio.Future()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=9500)
+    asyncio.run(main_async(parser.parse_args().port))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
