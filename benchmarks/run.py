@@ -95,9 +95,13 @@ def ready(port: int) -> bool:
         return False
 
 
-def metric(port: int, name: str) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        text = response.read().decode()
+def metric(port: int, name: str) -> float | None:
+    """A metric from the status port, or None when the busy process did not answer in time."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=20) as response:
+            text = response.read().decode()
+    except OSError:
+        return None
     return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples if s.name == name)
 
 
@@ -235,7 +239,7 @@ class Bench:
             deadline = time.monotonic() + 300
             while time.monotonic() < deadline and holder.poll() is None:
                 time.sleep(1)
-                connected = metric(GATEWAY_STATUS, "ocpp_gw_connected_stations")
+                connected = metric(GATEWAY_STATUS, "ocpp_gw_connected_stations") or connected
                 samples.append((int(connected), gateway.rss_bytes()))
                 if connected >= self.sizes.idle_stations:
                     break
@@ -401,7 +405,11 @@ def main(argv: list[str] | None = None) -> int:
         bench.start()
         for scenario in (progress := tqdm(chosen, unit="scenario", file=sys.stderr)):
             progress.set_description(scenario)
-            getattr(bench, scenario)()
+            try:
+                getattr(bench, scenario)()
+            except (subprocess.CalledProcessError, RuntimeError, OSError) as error:
+                bench.results.setdefault("failed", {})[scenario] = repr(error)
+                print(f"{scenario} failed: {error!r}", file=sys.stderr)
     finally:
         bench.stop()
     bench.results["sizes"] = sizes.__dict__
@@ -410,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in plot(bench.results, out):
         print(f"wrote {path}")
     print(f"wrote {out / 'results.json'} (process logs in {logs})")
-    return 0
+    return 1 if bench.results.get("failed") else 0
 
 
 if __name__ == "__main__":
