@@ -235,14 +235,14 @@ class Bench:
                 text=True,
                 cwd=ROOT,
             )  # fmt: skip
-            connected = 0.0
+            connected, unchanged = 0.0, 0
             deadline = time.monotonic() + 300
-            while time.monotonic() < deadline and holder.poll() is None:
+            while time.monotonic() < deadline and holder.poll() is None and unchanged < 5:
                 time.sleep(1)
-                connected = metric(GATEWAY_STATUS, "ocpp_gw_connected_stations") or connected
+                now_connected = metric(GATEWAY_STATUS, "ocpp_gw_connected_stations") or connected
+                unchanged = unchanged + 1 if now_connected == connected and connected > 0 else 0
+                connected = now_connected
                 samples.append((int(connected), gateway.rss_bytes()))
-                if connected >= self.sizes.idle_stations:
-                    break
             time.sleep(2)
             final = gateway.rss_bytes()
             samples.append((int(connected), final))

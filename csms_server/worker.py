@@ -1,14 +1,17 @@
 """The CSMS worker loop: read station CALLs from ``messages_in``, answer them on ``messages_out``.
 
-Stateless: any number of workers share the ``csms_server`` consumer group. A batch's offsets are
-committed only after Kafka acknowledged every answer of the batch, so a crash re-answers rather
-than loses. A record that cannot be read is logged and skipped.
+Stateless: any number of workers share the ``csms_server`` consumer group. Offsets are committed
+only after Kafka acknowledged the answers to everything before them, so a crash re-answers rather
+than loses; reading does not wait for those acknowledgements. A record that cannot be read is
+logged and skipped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -49,6 +52,18 @@ def answer(document: dict[str, Any], settings: CsmsConfig) -> list[Any] | None:
         log.exception("handler failed", extra={"station_id": request.station_id, "action": action})
         code = error_code(version, Fault.INTERNAL)
         return [MessageType.CALLERROR, message_id, code, f"{action} handler failed", {}]
+
+
+COMMIT_INTERVAL_MS = 200
+"""How often answered offsets are committed (and how long a poll waits for records)."""
+
+
+@dataclass
+class _Batch:
+    """Records read together and the deliveries of their answers."""
+
+    records: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    answers: list[asyncio.Future[Any]]
 
 
 class _LogAssignment(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -95,26 +110,44 @@ class CsmsWorker:
         await self.producer.start()
         await self.consumer.start()
         self.consumer.subscribe([kafka.in_messages_topic], listener=_LogAssignment(self))
+        batches_in_flight: deque[_Batch] = deque()
+        next_commit = 0.0
         try:
             while not stop.is_set():
-                batches = await self.consumer.getmany(timeout_ms=200)
-                deliveries = [await self._handle(record) for records in batches.values() for record in records]
-                results = await asyncio.gather(*(d for d in deliveries if d is not None), return_exceptions=True)
-                failed = [r for r in results if isinstance(r, BaseException)]
-                try:
-                    if failed:
-                        log.error("answers not acknowledged; batch will be read again", extra={"error": str(failed[0])})
-                        for tp, records in batches.items():
-                            self.consumer.seek(tp, records[0].offset)
-                    elif batches:
-                        await self.consumer.commit()
-                except (CommitFailedError, IllegalStateError) as error:
-                    log.warning(
-                        "rebalance during a batch; its records will be read again", extra={"error": repr(error)}
-                    )
+                batches = await self.consumer.getmany(timeout_ms=COMMIT_INTERVAL_MS)
+                if batches:
+                    deliveries = [await self._handle(record) for records in batches.values() for record in records]
+                    batches_in_flight.append(_Batch(batches, [d for d in deliveries if d is not None]))
+                if batches_in_flight and asyncio.get_running_loop().time() >= next_commit:
+                    next_commit = asyncio.get_running_loop().time() + COMMIT_INTERVAL_MS / 1000
+                    await self._commit_answered(batches_in_flight)
+            await self._commit_answered(batches_in_flight, wait=True)
         finally:
             await bounded(self.producer.stop(), "stop producer")
             await bounded(self.consumer.stop(), "leave consumer group")
+
+    async def _commit_answered(self, batches: deque[_Batch], wait: bool = False) -> None:
+        """Commit the offsets of the oldest batches whose answers Kafka has acknowledged, in order.
+
+        Reading goes on while answers are in flight; a batch with a failed answer is read again
+        (the gateway drops the answers that turn out to be duplicates).
+        """
+        offsets: dict[TopicPartition, int] = {}
+        try:
+            while batches and (wait or all(f.done() for f in batches[0].answers)):
+                batch = batches.popleft()
+                results = await asyncio.gather(*batch.answers, return_exceptions=True)
+                if any(isinstance(r, BaseException) for r in results):
+                    log.error("answers not acknowledged; reading their records again")
+                    for tp, records in batch.records.items():
+                        self.consumer.seek(tp, records[0].offset)
+                    batches.clear()
+                    break
+                offsets.update({tp: records[-1].offset + 1 for tp, records in batch.records.items()})
+            if offsets:
+                await self.consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as error:
+            log.warning("rebalance while committing; the records will be read again", extra={"error": repr(error)})
 
     async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> asyncio.Future[Any] | None:
         try:
