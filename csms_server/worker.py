@@ -16,7 +16,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from ocpp_gw.cli import bounded
 from ocpp_gw.config import Config, CsmsConfig
@@ -139,8 +139,12 @@ class CsmsWorker:
                 results = await asyncio.gather(*batch.answers, return_exceptions=True)
                 if any(isinstance(r, BaseException) for r in results):
                     log.error("answers not acknowledged; reading their records again")
-                    for tp, records in batch.records.items():
-                        self.consumer.seek(tp, records[0].offset)
+                    first: dict[TopicPartition, int] = {}
+                    for later in (batch, *batches):
+                        for tp, records in later.records.items():
+                            first[tp] = min(first.get(tp, records[0].offset), records[0].offset)
+                    for tp, offset in first.items():
+                        self.consumer.seek(tp, offset)
                     batches.clear()
                     break
                 offsets.update({tp: records[-1].offset + 1 for tp, records in batch.records.items()})
@@ -153,6 +157,8 @@ class CsmsWorker:
         try:
             document = load_json(record.value or b"")
             reply = answer(document, self.config.csms) if isinstance(document, dict) else None
+            if reply is not None and not isinstance(document.get("station_id"), str):
+                raise ValueError("record has no station_id")
         except (ValueError, KeyError, TypeError, RecursionError) as error:
             self.metrics.skipped.inc()
             log.warning(
@@ -188,4 +194,7 @@ class CsmsWorker:
         except AssertionError:
             log.warning("unknown reply partition; answering by key", extra={"reply_partition": partition})
             future = await self.producer.send(topic, value=value, key=key, headers=headers)
+        except KafkaError as error:
+            log.error("answer refused by Kafka; skipped", extra={"station_id": station_id, "error": repr(error)})
+            return None
         return future

@@ -39,4 +39,4 @@ Feature: Security profiles 1, 2 and 3: nobody gets a station's connection withou
     Then "CP_ROT" connects to the profile 1 listener with "second-password-0123456789"
     And "CP_ROT" is refused on the profile 1 listener with "first-password-0123456789"
     When the credentials of "CP_ROT" are revoked through the Kafka topic
-    Then "CP_ROT" is refused with HTTP 404 on the profile 1 listener with "second-password-0123456789"
+    Then "CP_ROT" is refused with HTTP 401 on the profile 1 listener with "second-password-0123456789"

@@ -110,6 +110,10 @@ class GatewayConfig:
         for name in ("csms_response_timeout", "station_response_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"[ocpp_gateway] {name}: must be positive")
+        for name in ("handshake_rate", "station_message_rate", "drain_rate", "handshake_timeout", "drain_timeout"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"[ocpp_gateway] {name}: must be positive")
+        _check_range("[ocpp_gateway] station_message_burst", self.station_message_burst, 1, 1_000_000)
         listeners = self.listeners
         if any(profile >= 2 for _, _, profile in listeners) and not (self.tls_cert_file and self.tls_key_file):
             raise ConfigError("[ocpp_gateway] tls_cert_file and tls_key_file: needed by a profile 2 or 3 listener")

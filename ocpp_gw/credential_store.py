@@ -88,6 +88,9 @@ def read_credentials_file(path: Path) -> dict[str, StationCredentials]:
     return entries
 
 
+REVOKED = StationCredentials(None, revoked=True)
+
+
 class CredentialStore:
     """The credentials of a station: the Kafka topic's latest record wins over the file."""
 
@@ -112,7 +115,7 @@ class CredentialStore:
             if record is not None:
                 return record
             if station_id in self.revoked:
-                return None
+                return REVOKED
         return self.file.get(station_id) if self.file is not None else None
 
     def _on_record(self, station_id: str, record: StationCredentials | None, headers: dict[str, bytes]) -> None:

@@ -225,11 +225,10 @@ class Gateway:
 
     def _consumer_lag(self) -> int:
         lag = 0
-        for partition in self.partitions:
-            tp = TopicPartition(self.config.kafka.out_messages_topic, partition)
+        for tp in self.consumer.assignment():
             highwater = self.consumer.highwater(tp)
             if highwater is not None:
-                lag += max(0, highwater - self.last_offsets.get(partition, highwater - 1) - 1)
+                lag += max(0, highwater - self.last_offsets.get(tp.partition, highwater - 1) - 1)
         return lag
 
     def ready(self) -> bool:
@@ -255,7 +254,10 @@ class Gateway:
         await self.consumer.start()
         self.consumer.subscribe([kafka.out_messages_topic], listener=_Assignment(self))
         consuming = asyncio.create_task(self._consume(), name="consume-messages_out")
-        for task in (consuming, self.routes.task):
+        watched = [consuming, self.routes.task]
+        if self.credentials.table is not None:
+            watched.append(self.credentials.table.task)
+        for task in watched:
             task.add_done_callback(lambda done: self._worker_ended(done, stop))
         try:
             await self._wait_assignment(stop, consuming)
@@ -440,7 +442,8 @@ class Gateway:
             log.info("station connected", extra={**context, "protocol": version.value})
             async for message in websocket:
                 now = self.loop.time()
-                if not bucket.take(now):
+                answer = isinstance(message, str) and _message_type(message) in (3, 4, 5)
+                if not answer and not bucket.take(now):
                     if self.gw.rate_limit_action == "close":
                         self.metrics.events.labels("station_rate_limited").inc()
                         await websocket.close(1008, "message rate limit exceeded")

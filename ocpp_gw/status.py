@@ -39,7 +39,11 @@ class StatusServer:
         try:
             request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), READ_TIMEOUT)
             method, path, *_ = request.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
-            status, content_type, body = self._route(method, path.split("?", 1)[0])
+            try:
+                status, content_type, body = self._route(method, path.split("?", 1)[0])
+            except Exception:
+                log.exception("status request failed", extra={"path": path[:100]})
+                status, content_type, body = "500 Internal Server Error", "text/plain", b"error\n"
             head = f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
             head += "Connection: close\r\n\r\n"
             writer.write(head.encode() + (body if method != "HEAD" else b""))

@@ -123,3 +123,16 @@ def test_file_store_writes_and_reloads(tmp_path: Path) -> None:
     assert FileCredentials(path).get("CP_1") == RECORD
     FileCredentials(path).write("CP_1", None)
     assert FileCredentials(path).get("CP_1") is None
+
+
+def test_revoked_stations_are_refused_even_when_unknown_stations_are_allowed() -> None:
+    revoked = StationCredentials(None, revoked=True)
+    lenient = AuthPolicy(allow_unknown_stations=True)
+    for profile in (0, 1, 2, 3):
+        refusal = authorize(profile, "CP_1", revoked, lenient, basic("CP_1", PASSWORD))
+        assert refusal is not None and refusal.status == 401
+
+
+def test_a_station_pinned_to_a_profile_is_refused_on_a_profile_0_listener() -> None:
+    refusal = authorize(0, "CP_1", StationCredentials(None, profile=3), STRICT)
+    assert refusal is not None and refusal.status == 403

@@ -60,6 +60,8 @@ class StationCredentials:
 
     password_hash: str | None
     profile: int | None = None
+    revoked: bool = False
+    """A tombstone in the credentials topic: refused whatever the policy allows."""
 
     def encode(self) -> bytes:
         document: dict[str, Any] = {"password_hash": self.password_hash}
@@ -136,7 +138,11 @@ def authorize(
 
     TLS itself has already refused untrusted and expired certificates on a profile 3 listener.
     """
+    if record is not None and record.revoked:
+        return Refusal(401, "credentials revoked")
     if profile == 0:
+        if record is not None and record.profile:
+            return Refusal(403, f"station must use security profile {record.profile}")
         return None
     if record is None and not policy.allow_unknown_stations:
         return Refusal(404, "unknown station")
