@@ -28,7 +28,7 @@ unit: install
 	$(BIN)/pytest
 
 features: install
-	$(BIN)/behave --format progress features
+	$(BIN)/behave --format progress3 features
 
 bench: install
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)

@@ -321,6 +321,10 @@ class Gateway:
                 waiter.cancel()
         if consuming in done:
             consuming.result()
+        for tp in self.consumer.assignment():
+            # A new group starts at the end of each partition; fix that position now, so that
+            # nothing published after the gateway says it is ready can fall before it.
+            await self.consumer.position(tp)
 
     def _listen(self, host: str, port: int, profile: int) -> Any:
         if profile == 0:
