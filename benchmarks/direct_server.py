@@ -15,6 +15,8 @@ from ocpp.routing import on
 from ocpp.v201 import ChargePoint, call_result
 from websockets.asyncio.server import ServerConnection, serve
 
+from ocpp_gw.cli import event_loop_factory
+
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -47,7 +49,10 @@ async def main_async(port: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=9500)
-    asyncio.run(main_async(parser.parse_args().port))
+    parser.add_argument("--event-loop", choices=("uvloop", "asyncio"), default="uvloop")
+    args = parser.parse_args()
+    with asyncio.Runner(loop_factory=event_loop_factory(args.event_loop)) as runner:
+        runner.run(main_async(args.port))
     return 0
 
 

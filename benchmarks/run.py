@@ -24,6 +24,8 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 from tqdm import tqdm
 
+from benchmarks.profile import Profiler
+
 ROOT = Path(__file__).resolve().parents[1]
 KAFKA = ROOT / "scripts" / "kafka" / "kafka.sh"
 GATEWAY_PORT, GATEWAY_STATUS, CSMS_STATUS, DIRECT_PORT, KAFKA_PORT = 29000, 29009, 29019, 29500, 29092
@@ -117,8 +119,8 @@ def load(mode: str, url: str, *args: str) -> dict[str, Any]:
 
 
 class Bench:
-    def __init__(self, sizes: Sizes, out: Path, logs: Path) -> None:
-        self.sizes, self.out, self.logs = sizes, out, logs
+    def __init__(self, sizes: Sizes, out: Path, logs: Path, profile: bool = False) -> None:
+        self.sizes, self.out, self.logs, self.profile = sizes, out, logs, profile
         self.env: dict[str, str] = {"OCPPGW_LOGGING__LEVEL": "WARNING", "OCPPGW_LOGGING__FORMAT": "json"}
         self.started_kafka = False
         self.gateway: Process | None = None
@@ -195,8 +197,14 @@ class Bench:
             "--duration",
             str(s.latency_seconds),
         )
-        self.start_gateway(strict_station_calls="off", strict_csms_results="off")
+        gw = self.start_gateway(strict_station_calls="off", strict_csms_results="off")
+        profilers = {}
+        if self.profile and self.csms is not None:
+            for name, process in (("gateway", gw), ("csms", self.csms)):
+                profilers[name] = Profiler(process.popen.pid, s.latency_seconds, self.out / f"profile-{name}.json")
         gateway = load("open", f"ws://127.0.0.1:{GATEWAY_PORT}/ocpp", *args, "--prefix", "LAT_")
+        if profilers:
+            self.results["profile"] = {name: profiler.summary() for name, profiler in profilers.items()}
         direct = self.direct(lambda url: load("open", url, *args, "--prefix", "LATD_"))
         self.results["latency"] = {"gateway": gateway, "direct": direct}
 
@@ -387,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"comma-separated, of {', '.join(SCENARIOS)}")
     parser.add_argument("--smoke", action="store_true", help="every scenario tiny: checks the harness in seconds")
     parser.add_argument("--out", default=str(ROOT / "bench-results"))
+    parser.add_argument("--profile", action="store_true", help="py-spy on the gateway and CSMS during latency")
     for field in Sizes.__dataclass_fields__:
         parser.add_argument(f"--{field.replace('_', '-')}", type=float, help=f"default {getattr(Sizes(), field)}")
     args = parser.parse_args(argv)
@@ -399,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     logs = Path(tempfile.mkdtemp(prefix="ocpp-gw-bench-"))
     raise_file_limit()
-    bench = Bench(sizes, out, logs)
+    bench = Bench(sizes, out, logs, args.profile)
     chosen = [s for s in args.scenarios.split(",") if s]
     try:
         bench.start()

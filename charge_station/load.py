@@ -27,6 +27,8 @@ import orjson
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from ocpp_gw.cli import event_loop_factory
+
 BOOT = {"chargingStation": {"vendorName": "LoadGen", "model": "L1"}, "reason": "PowerUp"}
 CALL_TIMEOUT = 30.0
 
@@ -198,8 +200,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=200, help="handshakes in progress at once")
     parser.add_argument("--prefix", default="LOAD_")
     parser.add_argument("--compression", action="store_true")
+    parser.add_argument("--event-loop", choices=("uvloop", "asyncio"), default="uvloop")
     args = parser.parse_args(argv)
-    result = asyncio.run(main_async(args))
+    with asyncio.Runner(loop_factory=event_loop_factory(args.event_loop)) as runner:
+        result = runner.run(main_async(args))
     print(orjson.dumps(result).decode())
     return 0
 

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import uvloop
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from websockets.exceptions import InvalidHandshake
 
@@ -37,7 +38,8 @@ def run_program(
         return 2
     setup_logging(config.logging, program)
     try:
-        return asyncio.run(main(config, args)) or 0
+        with asyncio.Runner(loop_factory=event_loop_factory(config.runtime.event_loop)) as runner:
+            return runner.run(main(config, args)) or 0
     except ConfigError as error:
         print(f"{program}: config error: {error}", file=sys.stderr)
         return 2
@@ -51,6 +53,11 @@ def run_program(
     except (KafkaError, OSError, InvalidHandshake) as error:
         logging.getLogger(program).error("fatal: %s", error)
         return 1
+
+
+def event_loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop named in ``[runtime] event_loop``: uvloop's (less latency and CPU per message) or asyncio's."""
+    return uvloop.new_event_loop if name == "uvloop" else None
 
 
 def install_stop_handlers(stop: asyncio.Event) -> None:

@@ -44,7 +44,7 @@ class KafkaConfig:
     csms_consumer_group: str = "csms_server"
     num_partitions: int = 8
     replica_factor: int = 1
-    linger_ms: int = 1
+    linger_ms: int = 0
     request_timeout_ms: int = 10000
 
     def __post_init__(self) -> None:
@@ -182,12 +182,18 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class RuntimeConfig:
+    event_loop: str = _choice("uvloop", "uvloop", "asyncio")
+
+
+@dataclass(frozen=True)
 class Config:
     kafka: KafkaConfig = field(default_factory=KafkaConfig)
     ocpp_gateway: GatewayConfig = field(default_factory=GatewayConfig)
     csms: CsmsConfig = field(default_factory=CsmsConfig)
     charge_station: ChargeStationConfig = field(default_factory=ChargeStationConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
 
 T = TypeVar("T")
