@@ -49,6 +49,7 @@ SMOKE = Sizes(20, 50.0, 2.0, 10, 2.0, 100, 50)
 class Process:
     def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
         self.name = name
+        self.killed = False
         self.log = open(log_dir / f"{name}.log", "w")  # noqa: SIM115 - closed in stop()
         self.popen = subprocess.Popen(
             args, env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT
@@ -79,7 +80,14 @@ class Process:
                 return int(line.split()[1]) * 1024
         return 0
 
+    def kill(self) -> None:
+        """SIGKILL: a crash, as the fault suite causes one."""
+        self.killed = True
+        self.popen.kill()
+        self.popen.wait()
+
     def stop(self) -> None:
+        self.killed = True
         if self.popen.poll() is None:
             self.popen.terminate()
             try:

@@ -23,7 +23,7 @@ from ocpp_gw.config import Config, CsmsConfig
 from ocpp_gw.core.envelope import out_record
 from ocpp_gw.core.frames import load_json
 from ocpp_gw.core.protocol import Fault, MessageType, OcppVersion, error_code
-from ocpp_gw.kafka_bus import METADATA_MAX_AGE_MS, ensure_topics, make_producer
+from ocpp_gw.kafka_bus import METADATA_MAX_AGE_MS, RecoveringProducer, ensure_topics
 from ocpp_gw.metrics import CsmsMetrics
 from ocpp_gw.status import StatusServer
 
@@ -86,7 +86,7 @@ class CsmsWorker:
         self.partitions: list[int] = []
         self.metrics = CsmsMetrics()
         self.metrics.ready.set_function(lambda: int(self.ready()))
-        self.producer = make_producer(config.kafka)
+        self.producer = RecoveringProducer(config.kafka)
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=config.kafka.bootstrap_servers,
             group_id=config.kafka.csms_consumer_group,

@@ -56,7 +56,7 @@ from .core.session import (
 )
 from .core.validation import PayloadValidator, StrictMode, StrictPolicy
 from .credential_store import CredentialStore, FileCredentials
-from .kafka_bus import METADATA_MAX_AGE_MS, OrderedPublisher, Outgoing, ensure_topics, make_producer
+from .kafka_bus import METADATA_MAX_AGE_MS, OrderedPublisher, Outgoing, RecoveringProducer, ensure_topics
 from .metrics import MESSAGE_TYPES, GatewayMetrics
 from .routes import RouteBook
 from .schemas import load_ocpp_schemas
@@ -168,7 +168,7 @@ class Gateway:
         self.draining = False
         self.loop = asyncio.get_running_loop()
         self.metrics = GatewayMetrics()
-        self.producer = make_producer(config.kafka)
+        self.producer = RecoveringProducer(config.kafka)
         self.publisher = OrderedPublisher(self.producer, self.metrics.produce_latency, self.metrics.produce_errors)
         self.handshakes = TokenBucket(self.gw.handshake_rate, max(1.0, self.gw.handshake_rate), self.loop.time())
         self.last_offsets: dict[int, int] = {}

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, OutOfOrderSequenceNumber, ProducerFenced, TopicAlreadyExistsError
 from prometheus_client import Counter, Histogram
 
 from .config import KafkaConfig
@@ -106,6 +108,86 @@ def make_producer(config: KafkaConfig) -> AIOKafkaProducer:
     )
 
 
+FATAL_PRODUCER_ERRORS = (OutOfOrderSequenceNumber, ProducerFenced)
+"""Errors after which aiokafka's idempotent producer fails every later record."""
+
+
+class RecoveringProducer:
+    """The idempotent producer of :func:`make_producer`, replaced by a fresh one when it breaks for good.
+
+    After a broker restart under load, aiokafka's idempotent producer can get OutOfOrderSequenceNumber;
+    its sender then stops and every later record fails (found by the fault suite). The records it
+    held fail (their callers answer with CALLERRORs) and a new producer, with a new producer id,
+    takes the next ones. Nothing is sent twice: failed records are not retried here.
+    """
+
+    def __init__(self, config: KafkaConfig) -> None:
+        self._config = config
+        self._producer = make_producer(config)
+        self._replacing: asyncio.Task[None] | None = None
+        self.replacements = 0
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        if self._replacing is not None:
+            self._replacing.cancel()
+        await self._producer.stop()
+
+    async def flush(self) -> None:
+        await self._producer.flush()
+
+    async def send(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        partition: int | None = None,
+        headers: Headers | None = None,
+    ) -> asyncio.Future[Any]:
+        """Hand a record to the producer; the returned future completes when Kafka acknowledges it."""
+        producer = self._producer
+        try:
+            delivery: asyncio.Future[Any] = await producer.send(
+                topic, value=value, key=key, partition=partition, headers=headers
+            )
+        except FATAL_PRODUCER_ERRORS:
+            self._replace(producer)
+            raise
+        delivery.add_done_callback(lambda done: self._check(done, producer))
+        return delivery
+
+    async def send_and_wait(self, topic: str, value: bytes | None = None, **options: Any) -> Any:
+        return await (await self.send(topic, value, **options))
+
+    def _check(self, delivery: asyncio.Future[Any], producer: AIOKafkaProducer) -> None:
+        if not delivery.cancelled() and isinstance(delivery.exception(), FATAL_PRODUCER_ERRORS):
+            self._replace(producer)
+
+    def _replace(self, broken: AIOKafkaProducer) -> None:
+        if broken is self._producer and self._replacing is None:
+            self._replacing = asyncio.create_task(self._swap(broken), name="replace-kafka-producer")
+
+    async def _swap(self, broken: AIOKafkaProducer) -> None:
+        log.error("the Kafka producer failed for good; starting a new one")
+        while True:
+            fresh = make_producer(self._config)
+            try:
+                await fresh.start()
+                break
+            except KafkaError:
+                await fresh.stop()
+                await asyncio.sleep(1.0)
+        self._producer = fresh
+        self.replacements += 1
+        self._replacing = None
+        try:
+            await asyncio.wait_for(broken.stop(), 15)
+        except (TimeoutError, KafkaError) as error:
+            log.warning("closing the broken producer failed", extra={"error": repr(error)})
+
+
 @dataclass(frozen=True, slots=True)
 class Outgoing:
     """One record to publish, and what to do if Kafka does not take it."""
@@ -128,7 +210,7 @@ class OrderedPublisher:
 
     def __init__(
         self,
-        producer: AIOKafkaProducer,
+        producer: RecoveringProducer,
         latency: Histogram | None = None,
         errors: Counter | None = None,
         max_pending: int = 100_000,
@@ -179,11 +261,12 @@ class OrderedPublisher:
                 log.error("kafka refused a record", extra={"topic": record.topic, "error": repr(error)})
                 self._failed(record)
                 continue
-            delivery.add_done_callback(lambda done, r=record, t=started: self._delivered(done, r, t))
+            delivery.add_done_callback(functools.partial(self._delivered, record=record, started=started))
 
-    def _delivered(self, delivery: asyncio.Future[object], record: Outgoing, started: float) -> None:
+    def _delivered(self, delivery: asyncio.Future[Any], record: Outgoing, started: float) -> None:
         if delivery.cancelled() or delivery.exception() is not None:
-            log.error("kafka did not acknowledge a record", extra={"topic": record.topic})
+            error = "cancelled" if delivery.cancelled() else repr(delivery.exception())
+            log.error("kafka did not acknowledge a record", extra={"topic": record.topic, "error": error})
             self._failed(record)
         elif self._latency is not None:
             self._latency.observe(time.monotonic() - started)

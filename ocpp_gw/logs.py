@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
+from collections.abc import Callable
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -26,6 +28,28 @@ class TextFormatter(logging.Formatter):
         return line
 
 
+class RepeatFilter(logging.Filter):
+    """Lets a library's identical message through once per ``window`` seconds: aiokafka retrying a
+    dead broker every few milliseconds must not write thousands of identical lines a second."""
+
+    def __init__(self, logger: str, window: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.prefix, self.window, self.clock = logger, window, clock
+        self._last: dict[tuple[str, int, str], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self.prefix):
+            return True
+        key = (record.name, record.levelno, record.getMessage())
+        now = self.clock()
+        if now - self._last.get(key, -1e18) < self.window:
+            return False
+        if len(self._last) > 1000:
+            self._last = {k: t for k, t in self._last.items() if now - t < self.window}
+        self._last[key] = now
+        return True
+
+
 def setup_logging(config: LoggingConfig, program: str) -> None:
     """Log to stderr as JSON, or as text when ``format`` says so or is auto and stderr is a TTY."""
     handler = logging.StreamHandler(sys.stderr)
@@ -45,4 +69,5 @@ def setup_logging(config: LoggingConfig, program: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(config.level)
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
+    handler.addFilter(RepeatFilter("aiokafka"))
     logging.getLogger("websockets").setLevel(max(logging.WARNING, root.level))

@@ -4,7 +4,7 @@
 # Docker and no tarball: the broker jars come from Maven Central through
 # scripts/kafka/pom.xml, or from an existing install named by KAFKA_HOME.
 #
-# Usage: scripts/kafka/kafka.sh start|stop|status|fetch
+# Usage: scripts/kafka/kafka.sh start|stop|status|fetch|kill|resume
 #
 #   start   Start a broker and wait until it serves requests. Every start
 #           wipes and re-formats the data dir, so each run begins with no
@@ -15,6 +15,9 @@
 #           KAFKA_STOP_TIMEOUT seconds). Exits 0 when nothing runs.
 #   status  Exit 0 if a broker serves on 127.0.0.1:PORT, non-zero otherwise.
 #   fetch   Only download the jars into the cache (pre-warms set-up/CI).
+#   kill    SIGKILL the broker (a crash, for the fault suite).
+#   resume  Start the broker again on its existing data dir (after stop or
+#           kill): topics, records and committed offsets are kept.
 #
 # Environment (all optional):
 #   KAFKA_VERSION          Kafka version fetched from Maven Central (4.3.1).
@@ -34,6 +37,10 @@
 #   KAFKA_AUTO_CREATE_TOPICS  auto.create.topics.enable (false).
 #   KAFKA_START_TIMEOUT    Seconds `start` waits for readiness (90).
 #   KAFKA_STOP_TIMEOUT     Seconds `stop` waits before SIGKILL (30).
+#   KAFKA_PROXIED_PORT     Also listen on this port, advertising
+#   KAFKA_PROXY_PORT       127.0.0.1:KAFKA_PROXY_PORT, so that clients which
+#                          bootstrap through a TCP proxy on that port keep
+#                          using it (the fault suite stalls it). Both or none.
 #
 # Needs: bash, java 17+, and (unless KAFKA_HOME is used) mvn 3.6.3+.
 # Files in the data dir: server.properties, broker.log (broker output),
@@ -57,6 +64,8 @@ KAFKA_NUM_PARTITIONS=${KAFKA_NUM_PARTITIONS:-8}
 KAFKA_AUTO_CREATE_TOPICS=${KAFKA_AUTO_CREATE_TOPICS:-false}
 KAFKA_START_TIMEOUT=${KAFKA_START_TIMEOUT:-90}
 KAFKA_STOP_TIMEOUT=${KAFKA_STOP_TIMEOUT:-30}
+KAFKA_PROXIED_PORT=${KAFKA_PROXIED_PORT:-}
+KAFKA_PROXY_PORT=${KAFKA_PROXY_PORT:-}
 
 HOST=127.0.0.1
 BOOTSTRAP="$HOST:$KAFKA_PORT"
@@ -90,6 +99,9 @@ check_settings() {
     ((KAFKA_PORT != KAFKA_CONTROLLER_PORT)) || die "KAFKA_PORT and KAFKA_CONTROLLER_PORT must differ"
     [[ $KAFKA_AUTO_CREATE_TOPICS == true || $KAFKA_AUTO_CREATE_TOPICS == false ]] ||
         die "KAFKA_AUTO_CREATE_TOPICS must be true or false"
+    [[ -z $KAFKA_PROXIED_PORT && -z $KAFKA_PROXY_PORT ]] ||
+        [[ $KAFKA_PROXIED_PORT =~ ^[0-9]+$ && $KAFKA_PROXY_PORT =~ ^[0-9]+$ ]] ||
+        die "KAFKA_PROXIED_PORT and KAFKA_PROXY_PORT must both be port numbers"
 }
 
 # ---------------------------------------------------------------- install --
@@ -281,7 +293,15 @@ reset_data_dir() {
 }
 
 write_configs() {
-    local dir=$KAFKA_DATA_DIR quorum
+    local dir=$KAFKA_DATA_DIR quorum listeners advertised protocols
+    listeners="PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT"
+    advertised="PLAINTEXT://$HOST:$KAFKA_PORT"
+    protocols="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+    if [[ -n $KAFKA_PROXIED_PORT ]]; then
+        listeners+=",PROXIED://$HOST:$KAFKA_PROXIED_PORT"
+        advertised+=",PROXIED://$HOST:$KAFKA_PROXY_PORT"
+        protocols+=",PROXIED:PLAINTEXT"
+    fi
     if use_kafka_home && ! version_at_least "$(running_version)" 3 9; then
         # Before 3.9 there is no dynamic quorum: use a static voter set.
         quorum="controller.quorum.voters=1@$HOST:$KAFKA_CONTROLLER_PORT"
@@ -293,11 +313,11 @@ write_configs() {
 process.roles=broker,controller
 node.id=1
 $quorum
-listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT
+listeners=$listeners
+advertised.listeners=$advertised
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=$protocols
 log.dirs=$dir/kraft-logs
 num.partitions=$KAFKA_NUM_PARTITIONS
 default.replication.factor=1
@@ -440,9 +460,13 @@ cmd_start() {
         fetch_libs
     fi
 
-    reset_data_dir
-    write_configs
-    format_storage
+    if [[ ${1:-} == resume ]]; then
+        [[ -f $SERVER_PROPS && -e $KAFKA_DATA_DIR/$DATA_MARKER ]] || die "nothing to resume in $KAFKA_DATA_DIR"
+    else
+        reset_data_dir
+        write_configs
+        format_storage
+    fi
     launch_broker
     pid=$(read_pid) || die "broker did not write its pid file"
 
@@ -465,6 +489,18 @@ cmd_start() {
         sleep 0.5
     done
     say "ready on $BOOTSTRAP (Kafka $(running_version), pid $pid)"
+}
+
+cmd_kill() {
+    local pid
+    if pid=$(our_pid); then
+        kill -KILL "$pid"
+        while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+        rm -f "$PID_FILE"
+        say "killed (pid $pid)"
+    else
+        say "not running"
+    fi
 }
 
 cmd_stop() {
@@ -515,9 +551,17 @@ main() {
         take_lock
         cmd_start
         ;;
+    resume)
+        take_lock
+        cmd_start resume
+        ;;
     stop)
         take_lock
         cmd_stop
+        ;;
+    kill)
+        take_lock
+        cmd_kill
         ;;
     status) cmd_status ;;
     fetch) cmd_fetch ;;
@@ -525,7 +569,7 @@ main() {
         sed -n '2,/^$/{s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
         ;;
     *)
-        warn "usage: $0 start|stop|status|fetch"
+        warn "usage: $0 start|stop|status|fetch|kill|resume"
         exit 2
         ;;
     esac

@@ -1,0 +1,1 @@
+"""The fault and abuse suite: faults and hostile input against real processes, with counted invariants."""
