@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test install lint unit features bench-smoke bench kafka kafka-stop kafka-fetch clean bench-validation
+.PHONY: run test install lint unit features bench-smoke bench kafka kafka-stop kafka-fetch clean bench-validation chaos chaos-short
 
 install: $(STAMP)
 
@@ -17,7 +17,7 @@ $(STAMP): setup.cfg pyproject.toml
 run: install
 	bash scripts/run.sh
 
-test: install kafka-fetch lint unit features bench-smoke
+test: install kafka-fetch lint unit features bench-smoke chaos-short
 
 lint: install
 	$(BIN)/ruff check .
@@ -38,6 +38,15 @@ bench-smoke: install
 
 bench-validation: install
 	$(BIN)/python -m benchmarks.validation 200000
+
+# The fault and abuse suite runs its own local broker (it stops and kills it), on ports 31000-31095.
+chaos: install
+	bash scripts/kafka/kafka.sh fetch
+	$(BIN)/python -m chaos.run $(CHAOS_ARGS)
+
+chaos-short: install
+	bash scripts/kafka/kafka.sh fetch
+	$(BIN)/python -m chaos.run --short --out $$(mktemp -d)/chaos-results.json
 
 kafka-fetch:
 	@if [ -z "$$OCPPGW_KAFKA__SERVERS" ]; then bash scripts/kafka/kafka.sh fetch; fi

@@ -49,6 +49,7 @@ class ChaosStation:
     def __init__(self, fleet: Fleet, station_id: str, version: str, urls: list[str]) -> None:
         self.fleet, self.station_id, self.version, self.urls = fleet, station_id, version, urls
         self.connection: ClientConnection | None = None
+        self.url = ""
         self.waiting: dict[str, asyncio.Future[None]] = {}
         self.sequence = itertools.count(1)
 
@@ -114,6 +115,7 @@ class ChaosStation:
                     compression=None,
                 )
                 self.fleet.stats.connects += 1
+                self.url = url
                 return True
             except websockets.exceptions.InvalidStatus as refused:
                 kind = f"http_{refused.response.status_code}"
@@ -165,8 +167,13 @@ class Fleet:
     def start(self) -> None:
         self._tasks = [asyncio.create_task(station.run(self._stop)) for station in self.stations]
 
-    def connected(self) -> list[str]:
-        return [s.station_id for s in self.stations if s.connection is not None and s.connection.state.name == "OPEN"]
+    def connected(self, url: str | None = None) -> list[str]:
+        """The stations whose connection is open (to ``url``, when given)."""
+        return [
+            s.station_id
+            for s in self.stations
+            if s.connection is not None and s.connection.state.name == "OPEN" and url in (None, s.url)
+        ]
 
     async def stop(self) -> None:
         """Stop sending new calls; the calls in flight still get their answer (or their timeout)."""

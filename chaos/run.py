@@ -195,10 +195,17 @@ async def broker_kill(run: Run) -> dict[str, Any]:
 
 
 async def gateway_kill(run: Run) -> dict[str, Any]:
-    victim = run.harness.gateways[0]
+    victim, url = run.harness.gateways[0], run.harness.urls()[0]
+    moving = len(run.fleet.connected(url))
     victim.kill()
-    back = await run.all_connected()
-    return {"seconds_until_all_reconnected": round(back, 1), "reconnects": run.fleet.stats.disconnects}
+    started = time.monotonic()
+    await poll(lambda: not run.fleet.connected(url), 30, "the killed gateway's stations noticed")
+    await run.all_connected()
+    return {
+        "stations_moved": moving,
+        "seconds_until_all_reconnected": round(time.monotonic() - started, 1),
+        "reconnects": run.fleet.stats.disconnects,
+    }
 
 
 async def csms_restart(run: Run) -> dict[str, Any]:

@@ -107,6 +107,8 @@ class GatewayConfig:
             raise ConfigError(f"[ocpp_gateway] subprotocols: choose from {', '.join(known)}, got {unknown}")
         _check_range("[ocpp_gateway] listening_port", self.listening_port, 0, 65535)
         _check_range("[ocpp_gateway] csms_queue_size", self.csms_queue_size, 0, 100000)
+        # A record carries up to two frames (a station answer and the CSMS call it answers) in 4 MiB.
+        _check_range("[ocpp_gateway] max_message_size", self.max_message_size, 1024, 2_000_000)
         for name in ("csms_response_timeout", "station_response_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"[ocpp_gateway] {name}: must be positive")

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import re
 import signal
 import time
 import uuid
@@ -91,9 +92,15 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+MALFORMED_PERCENT_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+"""A ``%`` not followed by two hex digits: not a URI (RFC 3986 §2.1), so the request gets 400."""
+
+
 def station_id_from_path(path: str) -> str | None:
     """The percent-decoded last segment of the request path, if it is a valid station identity."""
     segment = urlsplit(path).path.rsplit("/", 1)[-1]
+    if MALFORMED_PERCENT_ESCAPE.search(segment):
+        return None
     try:
         station_id = unquote(segment, errors="strict")
     except UnicodeDecodeError:
@@ -508,9 +515,10 @@ class Gateway:
         try:
             connection.outbox.put_nowait(text)
         except asyncio.QueueFull:
-            self.metrics.events.labels("send_queue_full").inc()
-            log.warning("station does not read; closing", extra={"station_id": connection.origin.station_id})
-            connection.closing = asyncio.create_task(connection.websocket.close(1008, "send queue full"))
+            if connection.closing is None:
+                self.metrics.events.labels("send_queue_full").inc()
+                log.warning("station does not read; closing", extra={"station_id": connection.origin.station_id})
+                connection.closing = asyncio.create_task(connection.websocket.close(1008, "send queue full"))
 
     def _publish_frame(self, origin: Origin, action: PublishToCsms) -> None:
         request = action.request

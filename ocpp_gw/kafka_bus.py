@@ -40,7 +40,10 @@ async def ensure_topics(config: KafkaConfig, *topics: str, compacted: tuple[str,
                         topic,
                         config.num_partitions,
                         config.replica_factor,
-                        topic_configs={"cleanup.policy": "compact"} if topic in compacted else None,
+                        topic_configs={
+                            "max.message.bytes": str(MAX_RECORD_BYTES),
+                            **({"cleanup.policy": "compact"} if topic in compacted else {}),
+                        },
                     )
                     for topic in missing
                 ]
@@ -96,6 +99,11 @@ METADATA_MAX_AGE_MS = 5000
 """Consumers refresh metadata this often, so added partitions and topics are picked up quickly."""
 
 
+MAX_RECORD_BYTES = 4 * 2**20
+"""Largest record the programs produce and create topics for: a station answer of the largest allowed
+frame (``max_message_size``, 1 MiB by default) plus the CSMS call attached to it, with room to spare."""
+
+
 def make_producer(config: KafkaConfig) -> AIOKafkaProducer:
     """An idempotent producer that waits for all in-sync replicas: nothing published twice or lost."""
     return AIOKafkaProducer(
@@ -103,6 +111,7 @@ def make_producer(config: KafkaConfig) -> AIOKafkaProducer:
         acks="all",
         enable_idempotence=True,
         linger_ms=config.linger_ms,
+        max_request_size=MAX_RECORD_BYTES + 2**16,
         request_timeout_ms=config.request_timeout_ms,
         metadata_max_age_ms=METADATA_MAX_AGE_MS,
     )

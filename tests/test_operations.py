@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from prometheus_client import CollectorRegistry, Counter
 
 from ocpp_gw.core.admission import TokenBucket
-from ocpp_gw.gateway import _message_type
+from ocpp_gw.gateway import _message_type, station_id_from_path
 from ocpp_gw.metrics import GatewayMetrics
 from ocpp_gw.status import StatusServer
 
@@ -57,3 +58,19 @@ def test_status_endpoints() -> None:
             assert (await _get(19399, "/nope"))[0] == "HTTP/1.1 404 Not Found"
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("path", "station_id"),
+    [
+        ("/ocpp/CP_1", "CP_1"),
+        ("/ocpp/CP%201", "CP 1"),
+        ("/ocpp/CP%zz", None),
+        ("/ocpp/CP%2", None),
+        ("/ocpp/CP%", None),
+        ("/ocpp/CP%3A1", None),
+        ("/ocpp/" + "x" * 49, None),
+    ],
+)
+def test_station_id_from_path_refuses_what_is_not_an_identity(path: str, station_id: str | None) -> None:
+    assert station_id_from_path(path) == station_id
