@@ -517,7 +517,10 @@ class Gateway:
         except asyncio.QueueFull:
             if connection.closing is None:
                 self.metrics.events.labels("send_queue_full").inc()
-                log.warning("station does not read; closing", extra={"station_id": connection.origin.station_id})
+                log.warning(
+                    "station send queue full (it does not read, or floods calls); closing",
+                    extra={"station_id": connection.origin.station_id},
+                )
                 connection.closing = asyncio.create_task(connection.websocket.close(1008, "send queue full"))
 
     def _publish_frame(self, origin: Origin, action: PublishToCsms) -> None:

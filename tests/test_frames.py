@@ -67,6 +67,17 @@ def test_unknown_message_type_is_ignored_in_16_and_21_and_answered_in_201() -> N
     assert error_code(V201, rejection.fault) == "MessageTypeNotSupported" and rejection.message_id == "1"
 
 
+def test_a_message_type_wider_than_64_bits_is_an_unknown_type_not_a_non_integer() -> None:
+    for huge in ("100000000000000000000000", "-9223372036854775809"):
+        for version, answered in ((V16, False), (V201, True), (V21, False)):
+            rejection = parse_frame(f'[{huge},"1","Heartbeat",{{}}]', version)
+            assert isinstance(rejection, Rejection) and rejection.fault is Fault.UNKNOWN_MESSAGE_TYPE
+            assert rejection.answer is answered and rejection.message_id == "1"
+    for not_integer in ("2.0", "1e400"):
+        rejection = parse_frame(f'[{not_integer},"1","Heartbeat",{{}}]', V201)
+        assert isinstance(rejection, Rejection) and rejection.fault is Fault.NOT_RPC
+
+
 def test_send_and_callresulterror_exist_only_in_21() -> None:
     send = parse_frame('[6,"1","NotifyPeriodicEventStream",{}]', V21)
     assert isinstance(send, Call) and send.send and send.message_type == 6

@@ -123,11 +123,22 @@ def parse_frame(text: str, version: OcppVersion) -> Frame | Rejection:
     return parse_message(message, text, version)
 
 
+def _exact_first_element(text: str, fallback: Any) -> Any:
+    """The first element read exactly: orjson reads an integer wider than 64 bits as a float."""
+    try:
+        exact = load_json_exact(text)
+    except ValueError:
+        return fallback
+    return exact[0] if isinstance(exact, list) and exact else fallback
+
+
 def parse_message(message: Any, text: str, version: OcppVersion) -> Frame | Rejection:
     """Check an already decoded OCPP-J message; ``text`` is its exact wire form."""
     if not isinstance(message, list) or not message:
         return Rejection(UNREADABLE_MESSAGE_ID, Fault.NOT_RPC, "message is not a JSON array", True)
     message_type = message[0]
+    if type(message_type) is float:
+        message_type = _exact_first_element(text, message_type)
     if type(message_type) is not int:
         return Rejection(UNREADABLE_MESSAGE_ID, Fault.NOT_RPC, "message type is not an integer", True)
     message_id = message[1] if len(message) > 1 else None
