@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import time
@@ -147,6 +148,11 @@ class RecoveringProducer:
     async def flush(self) -> None:
         await self._producer.flush()
 
+    async def usable(self) -> None:
+        """Return once no replacement is under way (records sent now reach a working producer)."""
+        if self._replacing is not None:
+            await asyncio.shield(self._replacing)
+
     async def send(
         self,
         topic: str,
@@ -207,6 +213,7 @@ class Outgoing:
     headers: Headers
     on_failure: Callable[[], None] | None = None
     partition: int | None = None
+    retried: bool = False
 
 
 class OrderedPublisher:
@@ -261,24 +268,41 @@ class OrderedPublisher:
 
     async def _run(self) -> None:
         while (record := await self._queue.get()) is not None:
+            await self._producer.usable()
             started = time.monotonic()
             try:
                 delivery = await self._producer.send(
                     record.topic, value=record.value, key=record.key, headers=record.headers, partition=record.partition
                 )
             except Exception as error:
-                log.error("kafka refused a record", extra={"topic": record.topic, "error": repr(error)})
-                self._failed(record)
+                if not self._retry(record, error):
+                    log.error("kafka refused a record", extra={"topic": record.topic, "error": repr(error)})
+                    self._failed(record)
                 continue
             delivery.add_done_callback(functools.partial(self._delivered, record=record, started=started))
 
     def _delivered(self, delivery: asyncio.Future[Any], record: Outgoing, started: float) -> None:
         if delivery.cancelled() or delivery.exception() is not None:
+            if not delivery.cancelled() and self._retry(record, delivery.exception()):
+                return
             error = "cancelled" if delivery.cancelled() else repr(delivery.exception())
             log.error("kafka did not acknowledge a record", extra={"topic": record.topic, "error": error})
             self._failed(record)
         elif self._latency is not None:
             self._latency.observe(time.monotonic() - started)
+
+    def _retry(self, record: Outgoing, error: BaseException | None) -> bool:
+        """Publish once more, on the replacement producer, a record the broken one did not write.
+
+        The broker refused it (out-of-order sequence) or the producer never sent it, so it is not in
+        Kafka and publishing it again cannot make a duplicate."""
+        if record.retried or not isinstance(error, FATAL_PRODUCER_ERRORS):
+            return False
+        try:
+            self._queue.put_nowait(dataclasses.replace(record, retried=True))
+        except asyncio.QueueFull:
+            return False
+        return True
 
     def _failed(self, record: Outgoing) -> None:
         self.failures += 1
