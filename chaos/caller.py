@@ -26,6 +26,9 @@ from ocpp_gw.routes import RouteBook, StationOffline, publish_to_station
 
 from .ledger import Answer, Ledger
 
+RNG = random.Random()
+"""This module's own randomness (hypothesis, fuzzing in the same process, watches the global one)."""
+
 MAX_CALLS_IN_PROGRESS = 200
 
 
@@ -72,10 +75,10 @@ class CsmsCaller:
 
     async def _send_loop(self) -> None:
         while self._sending.is_set():
-            await asyncio.sleep(random.expovariate(self.rate))
+            await asyncio.sleep(RNG.expovariate(self.rate))
             stations = self.targets()
             if stations and len(self._calls) < MAX_CALLS_IN_PROGRESS and self._sending.is_set():
-                task = asyncio.create_task(self._call(random.choice(stations)))
+                task = asyncio.create_task(self._call(RNG.choice(stations)))
                 self._calls.add(task)
                 task.add_done_callback(self._calls.discard)
 

@@ -22,6 +22,9 @@ from websockets.asyncio.client import ClientConnection
 
 from .ledger import Answer, Ledger
 
+RNG = random.Random()
+"""This module's own randomness (hypothesis, fuzzing in the same process, watches the global one)."""
+
 VERSIONS = ("ocpp1.6", "ocpp2.0.1", "ocpp2.1")
 
 
@@ -70,7 +73,7 @@ class ChaosStation:
                         break
                     cut = None
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), self.fleet.interval * random.uniform(0.5, 1.5))
+                        await asyncio.wait_for(stop.wait(), self.fleet.interval * RNG.uniform(0.5, 1.5))
             except websockets.exceptions.ConnectionClosed:
                 pass
             finally:
@@ -86,7 +89,7 @@ class ChaosStation:
         return message_id, orjson.dumps([2, message_id, action, payload]).decode()
 
     def _next_routine(self) -> tuple[str, str]:
-        if random.random() < 0.5:
+        if RNG.random() < 0.5:
             return self._next("Heartbeat", {})
         return self._next("StatusNotification", status_payload(self.version))
 
@@ -123,7 +126,7 @@ class ChaosStation:
             except (OSError, TimeoutError, websockets.exceptions.WebSocketException) as error:
                 kind = type(error).__name__
                 self.fleet.stats.refused[kind] = self.fleet.stats.refused.get(kind, 0) + 1
-            await asyncio.sleep(random.uniform(0.1, 0.5) * min(4, 2 ** (attempt // len(self.urls))))
+            await asyncio.sleep(RNG.uniform(0.1, 0.5) * min(4, 2 ** (attempt // len(self.urls))))
         return False
 
     async def _read(self, connection: ClientConnection) -> None:

@@ -265,6 +265,13 @@ class OrderedPublisher:
         await self._queue.put(None)
         await self._task
         await self._producer.flush()
+        await asyncio.sleep(0)  # delivery callbacks run; one may put a record back for its retry
+        while not self._queue.empty():
+            self._task = asyncio.create_task(self._run(), name="kafka-publisher")
+            await self._queue.put(None)
+            await self._task
+            await self._producer.flush()
+            await asyncio.sleep(0)
 
     async def _run(self) -> None:
         while (record := await self._queue.get()) is not None:
