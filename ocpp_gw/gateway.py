@@ -23,6 +23,7 @@ from urllib.parse import unquote, urlsplit
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import KafkaError
 from websockets import Subprotocol
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -688,18 +689,30 @@ class Gateway:
     async def _consume(self) -> None:
         while True:
             batches = await self.consumer.getmany(timeout_ms=500)
+            calls = False
             for records in batches.values():
                 for record in records:
                     try:
-                        self._deliver(record)
+                        calls = self._deliver(record) or calls
                     except Exception:
                         self.metrics.records_in.labels("failed").inc()
                         log.exception(
                             "failed to handle a messages_out record",
                             extra={"partition": record.partition, "offset": record.offset},
                         )
+            if calls:
+                await self._commit_now()
 
-    def _deliver(self, record: ConsumerRecord[bytes, bytes]) -> None:
+    async def _commit_now(self) -> None:
+        """Commit at once after passing on CSMS CALLs (auto-commit runs every second): a gateway taking
+        over the partition after a crash then re-reads, and delivers again, only what came after."""
+        try:
+            await self.consumer.commit()
+        except KafkaError as error:
+            log.warning("offset commit failed; the next one covers it", extra={"error": repr(error)})
+
+    def _deliver(self, record: ConsumerRecord[bytes, bytes]) -> bool:
+        """Act on one ``messages_out`` record; True when it carried a CSMS CALL."""
         try:
             out = decode_out_record(record.key, record.value, self._version_of)
         except EnvelopeError as error:
@@ -708,7 +721,8 @@ class Gateway:
                 "invalid messages_out record",
                 extra={"error": str(error), "partition": record.partition, "offset": record.offset},
             )
-            return
+            return False
+        is_call = isinstance(out.frame, Call)
         connection = self.connections.get(out.station_id)
         now = self.loop.time()
         self.last_offsets[record.partition] = record.offset
@@ -723,7 +737,7 @@ class Gateway:
             self._apply(connection, connection.session.csms_frame(out.frame, now))
             if call is not None and connection.session.station_call is None and out.frame.message_id == call.message_id:
                 self.metrics.round_trip.observe(now - call.received_at)
-            return
+            return is_call
         if delivery is Delivery.FORWARD:
             self.metrics.records_in.labels("forwarded").inc()
             headers = [(k, v) for k, v in record.headers or () if k != "hops"] + [("hops", str(hops + 1).encode())]
@@ -732,7 +746,7 @@ class Gateway:
                     self.config.kafka.out_messages_topic, record.key or b"", record.value, headers, partition=partition
                 )
             )
-            return
+            return is_call
         self.metrics.records_in.labels("unroutable").inc()
         if isinstance(out.frame, Call) and not out.frame.send:
             version = out.protocol or OcppVersion.V201
@@ -746,6 +760,7 @@ class Gateway:
                     self._notice(origin, action)
         else:
             log.info("frame for a station not connected here dropped", extra={"station_id": out.station_id})
+        return is_call
 
     def _version_of(self, station_id: str) -> OcppVersion | None:
         connection = self.connections.get(station_id)
