@@ -109,6 +109,11 @@ def station_id_from_path(path: str) -> str | None:
     return station_id if valid_station_id(station_id) else None
 
 
+LISTEN_BACKLOG = 4096
+"""Connections the kernel queues before the gateway accepts them (capped by net.core.somaxconn): when a
+fleet reconnects at once, a short queue drops SYNs and stations wait for their retransmission."""
+
+
 class StationConnection:
     """One station's socket, its session and the writer that keeps socket writes off the hot path."""
 
@@ -353,6 +358,7 @@ class Gateway:
             ping_interval=self.gw.ping_interval,
             ping_timeout=self.gw.ping_timeout,
             server_header=None,
+            backlog=LISTEN_BACKLOG,
         )
 
     def _log_ready(self, servers: list[Server]) -> None:
