@@ -30,6 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 KAFKA = ROOT / "scripts" / "kafka" / "kafka.sh"
 GATEWAY_PORT, GATEWAY_STATUS, CSMS_STATUS, DIRECT_PORT, KAFKA_PORT = 29000, 29009, 29019, 29500, 29092
 SCENARIOS = ("latency", "throughput", "connections", "storm")
+CONNECTIONS_SETTLED = 15
+"""Seconds the connected count must stay the same before the ramp counts as done: longer than the load
+generator's longest back-off (8 s), so stations still retrying a handshake are waited for."""
 
 
 @dataclass(frozen=True)
@@ -244,6 +247,7 @@ class Bench:
                 [
                     sys.executable, "-m", "charge_station.load", "idle", "--url", f"ws://127.0.0.1:{GATEWAY_PORT}/ocpp",
                     "--stations", str(self.sizes.idle_stations), "--duration", "600", "--concurrency", "500",
+                    "--attempts", "1000",
                     *(["--compression"] if compression == "true" else []),
                 ],
                 stdout=subprocess.PIPE,
@@ -253,7 +257,7 @@ class Bench:
             )  # fmt: skip
             connected, unchanged = 0.0, 0
             deadline = time.monotonic() + 300
-            while time.monotonic() < deadline and holder.poll() is None and unchanged < 5:
+            while time.monotonic() < deadline and holder.poll() is None and unchanged < CONNECTIONS_SETTLED:
                 time.sleep(1)
                 now_connected = metric(GATEWAY_STATUS, "ocpp_gw_connected_stations") or connected
                 unchanged = unchanged + 1 if now_connected == connected and connected > 0 else 0

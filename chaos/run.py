@@ -179,11 +179,16 @@ class Run:
 
 async def broker_outage(run: Run, command: str) -> dict[str, Any]:
     disconnects = run.fleet.stats.disconnects
+    down = time.monotonic()
     await asyncio.to_thread(run.harness.kafka, command)
     await pause(run.harness.sizes.outage)
     await asyncio.to_thread(run.harness.kafka, "resume")
     recovered = await run.gateways_ready()
-    return {"station_disconnects": run.fleet.stats.disconnects - disconnects, "seconds_to_ready": round(recovered, 1)}
+    return {
+        "station_disconnects": run.fleet.stats.disconnects - disconnects,
+        "seconds_to_ready": round(recovered, 1),
+        "bus_down_seconds": round(time.monotonic() - down, 1),
+    }
 
 
 async def broker_stop(run: Run) -> dict[str, Any]:
@@ -276,7 +281,8 @@ async def run_fault(harness: Harness, scenario: Scenario) -> dict[str, Any]:
             await pause(sizes.after)
             await caller.stop_sending()
             await fleet.stop()
-            csms_deadline = RESPONSE_TIMEOUT + SESSION_TIMEOUT_MARGIN
+            # A CSMS call Kafka took just before the broker went down waits out the outage as well.
+            csms_deadline = RESPONSE_TIMEOUT + SESSION_TIMEOUT_MARGIN + details.get("bus_down_seconds", 0.0)
             await poll_quietly(lambda: caller.ledger.outstanding() == 0, csms_deadline)
             crashed = harness.crashed()
         finally:

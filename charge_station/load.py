@@ -120,13 +120,13 @@ class LoadStation:
                 await self.connection.close()
 
 
-async def connect_all(stations: list[LoadStation], concurrency: int, boot: bool) -> int:
+async def connect_all(stations: list[LoadStation], concurrency: int, boot: bool, attempts: int = 20) -> int:
     """Connect (and boot) every station, ``concurrency`` handshakes at a time; returns how many made it."""
     gate = asyncio.Semaphore(concurrency)
 
     async def one(station: LoadStation) -> bool:
         async with gate:
-            if not await station.connect():
+            if not await station.connect(attempts):
                 return False
         return await station.call("BootNotification", BOOT) if boot else True
 
@@ -164,7 +164,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     stations = [LoadStation(args.url, f"{args.prefix}{i}", recorder, args.compression) for i in range(args.stations)]
     result: dict[str, Any] = {"mode": args.mode, "stations": args.stations}
     started = time.monotonic()
-    connected = await connect_all(stations, args.concurrency, boot=args.mode != "idle")
+    connected = await connect_all(stations, args.concurrency, boot=args.mode != "idle", attempts=args.attempts)
     result["connected"] = connected
     result["connect_seconds"] = time.monotonic() - started
     try:
@@ -200,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=200, help="handshakes in progress at once")
     parser.add_argument("--prefix", default="LOAD_")
     parser.add_argument("--compression", action="store_true")
+    parser.add_argument("--attempts", type=int, default=20, help="handshakes a station tries before giving up")
     parser.add_argument("--event-loop", choices=("uvloop", "asyncio"), default="uvloop")
     args = parser.parse_args(argv)
     with asyncio.Runner(loop_factory=event_loop_factory(args.event_loop)) as runner:
