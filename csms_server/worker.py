@@ -44,14 +44,14 @@ def answer(document: dict[str, Any], settings: CsmsConfig) -> list[Any] | None:
     handler = HANDLERS.get((version, action))
     if handler is None:
         code = error_code(version, Fault.NOT_IMPLEMENTED)
-        return [MessageType.CALLERROR, message_id, code, f"{action} is not implemented by this CSMS", {}]
+        return [MessageType.CALLERROR, message_id, code, f"{action[:200]} is not implemented by this CSMS", {}]
     request = Request(document["station_id"], version, action, payload, settings)
     try:
         return [MessageType.CALLRESULT, message_id, handler(request)]
     except Exception:
         log.exception("handler failed", extra={"station_id": request.station_id, "action": action})
         code = error_code(version, Fault.INTERNAL)
-        return [MessageType.CALLERROR, message_id, code, f"{action} handler failed", {}]
+        return [MessageType.CALLERROR, message_id, code, f"{action[:200]} handler failed", {}]
 
 
 COMMIT_INTERVAL_MS = 200

@@ -120,3 +120,8 @@ def test_data_transfer_knows_only_its_own_vendor() -> None:
     theirs = answer(record("ocpp1.6", "DataTransfer", {"vendorId": "com.other"}), SETTINGS)
     assert ours is not None and ours[2] == {"status": "Accepted"}
     assert theirs is not None and theirs[2] == {"status": "UnknownVendorId"}
+
+
+def test_an_unknown_action_of_any_length_gets_a_description_within_255_characters() -> None:
+    reply = answer(record("ocpp2.0.1", "X" * 10_000, {}), SETTINGS)
+    assert reply is not None and reply[2] == "NotImplemented" and len(reply[3]) <= 255
