@@ -167,6 +167,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     connected = await connect_all(stations, args.concurrency, boot=args.mode != "idle", attempts=args.attempts)
     result["connected"] = connected
     result["connect_seconds"] = time.monotonic() - started
+    result["connect_errors"] = dict(recorder.errors)
     try:
         if args.mode in ("open", "closed"):
             recorder.rtts, recorder.per_second, recorder.started = array("d"), Counter(), time.monotonic()
