@@ -144,10 +144,12 @@ class Harness:
         self.gateways, self.csms = [], []
 
 
-async def poll(condition: Callable[[], bool], timeout: float, what: str) -> float:
-    """Wait until ``condition`` holds; returns the seconds it took. Raises after ``timeout``."""
+async def poll(condition: Callable[[], bool], timeout: float, what: str, blocking: bool = False) -> float:
+    """Wait until ``condition`` holds; returns the seconds it took. Raises after ``timeout``.
+
+    A ``blocking`` condition (an HTTP probe) runs in a thread, so the fleet's event loop keeps going."""
     started = time.monotonic()
-    while not condition():
+    while not (await asyncio.to_thread(condition) if blocking else condition()):
         if time.monotonic() - started > timeout:
             raise TimeoutError(f"{what} not within {timeout:g} s")
         await asyncio.sleep(0.1)
@@ -174,7 +176,7 @@ class Run:
 
     async def gateways_ready(self, timeout: float = 120) -> float:
         ports = [GATEWAY_STATUS + n for n, g in enumerate(self.harness.gateways) if g.popen.poll() is None]
-        return await poll(lambda: all(ready(port) for port in ports), timeout, "gateways ready again")
+        return await poll(lambda: all(ready(port) for port in ports), timeout, "gateways ready again", blocking=True)
 
 
 async def broker_outage(run: Run, command: str) -> dict[str, Any]:
@@ -366,7 +368,7 @@ async def run_abuse(harness: Harness) -> dict[str, Any]:
         rss_after = gateway.rss_bytes()
         await fleet.stop()
         crashed = harness.crashed()
-        healthy = ready(GATEWAY_STATUS)
+        healthy = await asyncio.to_thread(ready, GATEWAY_STATUS)
     finally:
         await asyncio.to_thread(harness.stop_all)
     bystanders = fleet.ledger.report(RESPONSE_TIMEOUT + 3)

@@ -135,7 +135,6 @@ class RecoveringProducer:
         self._config = config
         self._producer = make_producer(config)
         self._replacing: asyncio.Task[None] | None = None
-        self.replacements = 0
 
     async def start(self) -> None:
         await self._producer.start()
@@ -173,9 +172,6 @@ class RecoveringProducer:
         delivery.add_done_callback(lambda done: self._check(done, producer))
         return delivery
 
-    async def send_and_wait(self, topic: str, value: bytes | None = None, **options: Any) -> Any:
-        return await (await self.send(topic, value, **options))
-
     def _check(self, delivery: asyncio.Future[Any], producer: AIOKafkaProducer) -> None:
         if not delivery.cancelled() and isinstance(delivery.exception(), FATAL_PRODUCER_ERRORS):
             self._replace(producer)
@@ -195,7 +191,6 @@ class RecoveringProducer:
                 await fresh.stop()
                 await asyncio.sleep(1.0)
         self._producer = fresh
-        self.replacements += 1
         self._replacing = None
         try:
             await asyncio.wait_for(broken.stop(), 15)
@@ -262,16 +257,14 @@ class OrderedPublisher:
         """Publish what is queued, then wait until Kafka has acknowledged all of it."""
         if self._task is None:
             return
-        await self._queue.put(None)
-        await self._task
-        await self._producer.flush()
-        await asyncio.sleep(0)  # delivery callbacks run; one may put a record back for its retry
-        while not self._queue.empty():
-            self._task = asyncio.create_task(self._run(), name="kafka-publisher")
+        while True:
             await self._queue.put(None)
             await self._task
             await self._producer.flush()
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # delivery callbacks run; one may put a record back for its retry
+            if self._queue.empty():
+                return
+            self._task = asyncio.create_task(self._run(), name="kafka-publisher")
 
     async def _run(self) -> None:
         while (record := await self._queue.get()) is not None:
