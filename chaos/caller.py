@@ -15,13 +15,14 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
 from ocpp_gw.config import KafkaConfig
 from ocpp_gw.core.frames import load_json
 from ocpp_gw.core.protocol import MessageType
-from ocpp_gw.kafka_bus import make_producer, partitions_of
+from ocpp_gw.kafka_clients import make_consumer, make_producer
+from ocpp_gw.kafka_topics import partitions_of
 from ocpp_gw.routes import RouteBook, StationOffline, publish_to_station
 
 from .ledger import Answer, Ledger
@@ -42,7 +43,7 @@ class CsmsCaller:
         self.clock = asyncio.get_running_loop().time
         self.routes = RouteBook(kafka)
         self.producer = make_producer(kafka)
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=None)
+        self.consumer = make_consumer(kafka)
         self._sending = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._calls: set[asyncio.Task[None]] = set()

@@ -24,13 +24,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from benchmarks.run import Process, ready
 from ocpp_gw.cli import event_loop_factory
 from ocpp_gw.config import load_config
 from ocpp_gw.core.frames import load_json
-from ocpp_gw.kafka_bus import partitions_of
+from ocpp_gw.kafka_clients import make_consumer
+from ocpp_gw.kafka_topics import partitions_of
 
 from . import abuse
 from .caller import CsmsCaller
@@ -312,7 +313,7 @@ def resent_ids(fleet: Fleet) -> set[str]:
 async def published_twice(kafka: Any, resent: set[str]) -> int:
     """Station CALLs found more than once on ``messages_in`` (the CSMS would act on them twice)."""
     topic = kafka.in_messages_topic
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=None)
+    consumer = make_consumer(kafka)
     await consumer.start()
     try:
         partitions = [TopicPartition(topic, p) for p in await partitions_of(kafka, topic)]

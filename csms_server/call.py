@@ -17,7 +17,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from ocpp_gw.config import Config
 from ocpp_gw.core.frames import load_json
 from ocpp_gw.core.protocol import MessageType
-from ocpp_gw.kafka_bus import make_producer, partitions_of
+from ocpp_gw.kafka_clients import check_access, make_consumer, make_producer
+from ocpp_gw.kafka_topics import partitions_of
 from ocpp_gw.routes import RouteBook, StationOffline, publish_to_station
 
 EXIT_CALLERROR = 1
@@ -28,8 +29,9 @@ EXIT_OFFLINE = 3
 async def call_station(config: Config, station_id: str, action: str, payload: dict[str, Any]) -> int:
     """Publish the CALL, print the answer's payload (or the CALLERROR) as JSON; the exit status says which."""
     kafka = config.kafka
+    await check_access(kafka)
     routes = RouteBook(kafka)
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=None, enable_auto_commit=False)
+    consumer = make_consumer(kafka, enable_auto_commit=False)
     producer = make_producer(kafka)
     await routes.start()
     await consumer.start()

@@ -20,11 +20,14 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from ocpp_gw.cli import bounded
 from ocpp_gw.config import Config, CsmsConfig
+from ocpp_gw.consumer_watch import ConsumerWatch, stop_quietly
 from ocpp_gw.core.envelope import out_record
 from ocpp_gw.core.frames import load_json
 from ocpp_gw.core.protocol import Fault, MessageType, OcppVersion, error_code
-from ocpp_gw.kafka_bus import METADATA_MAX_AGE_MS, RecoveringProducer, ensure_topics
+from ocpp_gw.kafka_clients import check_access, make_consumer
+from ocpp_gw.kafka_topics import ensure_topics
 from ocpp_gw.metrics import CsmsMetrics
+from ocpp_gw.publisher import RecoveringProducer
 from ocpp_gw.status import StatusServer
 
 from .handlers import HANDLERS, Request
@@ -87,13 +90,21 @@ class CsmsWorker:
         self.metrics = CsmsMetrics()
         self.metrics.ready.set_function(lambda: int(self.ready()))
         self.producer = RecoveringProducer(config.kafka)
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=config.kafka.bootstrap_servers,
-            group_id=config.kafka.csms_consumer_group,
-            auto_offset_reset=config.csms.auto_offset_reset,
+        self.consumer = self._new_consumer()
+        self.reading: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        self.watch = ConsumerWatch(
+            "messages_in", config.kafka, lambda: self.consumer, self._replace_consumer, self.metrics.consumers_replaced
+        )
+
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        kafka = self.config.kafka
+        return make_consumer(
+            kafka,
+            group_id=kafka.csms_consumer_group,
+            auto_offset_reset=self.config.csms.auto_offset_reset,
             enable_auto_commit=False,
-            request_timeout_ms=config.kafka.request_timeout_ms,
-            metadata_max_age_ms=METADATA_MAX_AGE_MS,
+            request_timeout_ms=kafka.request_timeout_ms,
         )
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -102,31 +113,59 @@ class CsmsWorker:
             await self._run(stop)
 
     def ready(self) -> bool:
-        return bool(self.partitions)
+        return bool(self.partitions) and self.watch.passing
 
     async def _run(self, stop: asyncio.Event) -> None:
         kafka = self.config.kafka
+        await check_access(kafka)
         await ensure_topics(kafka, kafka.in_messages_topic, kafka.out_messages_topic)
         await self.producer.start()
-        await self.consumer.start()
-        self.consumer.subscribe([kafka.in_messages_topic], listener=_LogAssignment(self))
-        batches_in_flight: deque[_Batch] = deque()
-        next_commit = 0.0
+        await self._start_reading(stop)
+        self.watch.start()
         try:
             while not stop.is_set():
-                batches = await self.consumer.getmany(timeout_ms=COMMIT_INTERVAL_MS)
-                if batches:
-                    deliveries = [await self._handle(record) for records in batches.values() for record in records]
-                    batches_in_flight.append(_Batch(batches, [d for d in deliveries if d is not None]))
-                if batches_in_flight and asyncio.get_running_loop().time() >= next_commit:
-                    next_commit = asyncio.get_running_loop().time() + COMMIT_INTERVAL_MS / 1000
-                    await self._commit_answered(batches_in_flight)
-            await self._commit_answered(batches_in_flight, wait=True)
+                assert self.reading is not None
+                reading = self.reading
+                await asyncio.wait((reading, asyncio.ensure_future(stop.wait())), return_when=asyncio.FIRST_COMPLETED)
+                if reading.done() and not reading.cancelled() and self.reading is reading:
+                    reading.result()  # the loop ended by itself: a bug or a lasting Kafka error; stop
         finally:
+            await self.watch.stop()
+            if self.reading is not None:
+                await bounded(self.reading, "answer what was read")
             await bounded(self.producer.stop(), "stop producer")
             await bounded(self.consumer.stop(), "leave consumer group")
 
-    async def _commit_answered(self, batches: deque[_Batch], wait: bool = False) -> None:
+    async def _start_reading(self, stop: asyncio.Event) -> None:
+        await self.consumer.start()
+        self.consumer.subscribe([self.config.kafka.in_messages_topic], listener=_LogAssignment(self))
+        self.reading = asyncio.create_task(self._read(self.consumer, stop), name="read-messages_in")
+        self._stop = stop
+
+    async def _replace_consumer(self) -> None:
+        """Leave a consumer that stopped making progress; a new one rejoins the group and reads again from
+        the committed offsets (answers given twice are dropped by the gateway)."""
+        if self.reading is not None:
+            self.reading.cancel()
+        await stop_quietly(self.consumer)
+        self.consumer = self._new_consumer()
+        await self._start_reading(self._stop)
+
+    async def _read(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
+        batches_in_flight: deque[_Batch] = deque()
+        next_commit = 0.0
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=COMMIT_INTERVAL_MS)
+            if batches:
+                deliveries = [await self._handle(record) for records in batches.values() for record in records]
+                batches_in_flight.append(_Batch(batches, [d for d in deliveries if d is not None]))
+            if batches_in_flight and loop.time() >= next_commit:
+                next_commit = loop.time() + COMMIT_INTERVAL_MS / 1000
+                await self._commit_answered(consumer, batches_in_flight)
+        await self._commit_answered(consumer, batches_in_flight, wait=True)
+
+    async def _commit_answered(self, consumer: AIOKafkaConsumer, batches: deque[_Batch], wait: bool = False) -> None:
         """Commit the offsets of the oldest batches whose answers Kafka has acknowledged, in order.
 
         Reading goes on while answers are in flight; a batch with a failed answer is read again
@@ -144,12 +183,12 @@ class CsmsWorker:
                         for tp, records in later.records.items():
                             first[tp] = min(first.get(tp, records[0].offset), records[0].offset)
                     for tp, offset in first.items():
-                        self.consumer.seek(tp, offset)
+                        consumer.seek(tp, offset)
                     batches.clear()
                     break
                 offsets.update({tp: records[-1].offset + 1 for tp, records in batch.records.items()})
             if offsets:
-                await self.consumer.commit(offsets)
+                await consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError) as error:
             log.warning("rebalance while committing; the records will be read again", extra={"error": repr(error)})
 
@@ -195,6 +234,10 @@ class CsmsWorker:
             log.warning("unknown reply partition; answering by key", extra={"reply_partition": partition})
             future = await self.producer.send(topic, value=value, key=key, headers=headers)
         except KafkaError as error:
-            log.error("answer refused by Kafka; skipped", extra={"station_id": station_id, "error": repr(error)})
-            return None
+            # Not skipped: the failed delivery makes the worker read this record again and answer it then.
+            log.error(
+                "answer refused by Kafka; will answer again", extra={"station_id": station_id, "error": repr(error)}
+            )
+            future = asyncio.get_running_loop().create_future()
+            future.set_exception(error)
         return future

@@ -8,7 +8,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import uvloop
@@ -16,6 +16,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 from websockets.exceptions import InvalidHandshake
 
 from .config import Config, ConfigError, load_config
+from .kafka_clients import KafkaAccessError
 from .logs import setup_logging
 
 
@@ -45,6 +46,9 @@ def run_program(
         return 2
     except KeyboardInterrupt:
         return 130
+    except KafkaAccessError as error:
+        print(f"{program}: {error}", file=sys.stderr)
+        return 1
     except KafkaConnectionError as error:
         logging.getLogger(program).error(
             "cannot reach Kafka", extra={"servers": config.kafka.servers, "error": str(error)}
@@ -78,7 +82,7 @@ SHUTDOWN_TIMEOUT = 15.0
 """Seconds a program may spend flushing and leaving Kafka once asked to stop."""
 
 
-async def bounded(step: Coroutine[Any, Any, Any], what: str) -> None:
+async def bounded(step: Awaitable[Any], what: str) -> None:
     """Run a shutdown ``step``, giving up after :data:`SHUTDOWN_TIMEOUT` so a stop always ends."""
     try:
         await asyncio.wait_for(step, SHUTDOWN_TIMEOUT)

@@ -43,15 +43,49 @@ class KafkaConfig:
     ocpp_gw_consumer_group: str = "ocpp_gateways"
     csms_consumer_group: str = "csms_server"
     num_partitions: int = 8
-    replica_factor: int = 1
+    replica_factor: int = 0
     linger_ms: int = 0
     request_timeout_ms: int = 10000
+    security_protocol: str = _choice("PLAINTEXT", "PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+    sasl_mechanism: str = _choice("SCRAM-SHA-512", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+    sasl_username: str = ""
+    sasl_password: str = field(default="", repr=False)
+    ssl_cafile: str = ""
+    ssl_certfile: str = ""
+    ssl_keyfile: str = ""
+    ssl_check_hostname: bool = True
+    unsent_max_records: int = 100_000
+    unsent_max_bytes: int = 256 * 2**20
+    stall_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         if not self.bootstrap_servers:
             raise ConfigError("[kafka] servers: give at least one host:port")
         _check_range("[kafka] num_partitions", self.num_partitions, 1, 10000)
-        _check_range("[kafka] replica_factor", self.replica_factor, 1, 100)
+        _check_range("[kafka] replica_factor", self.replica_factor, 0, 100)
+        _check_range("[kafka] unsent_max_records", self.unsent_max_records, 1, 10_000_000)
+        _check_range("[kafka] unsent_max_bytes", self.unsent_max_bytes, 2**20, 2**40)
+        if self.stall_seconds <= 0:
+            raise ConfigError("[kafka] stall_seconds: must be positive")
+        if self.uses_sasl and not (self.sasl_username and self.sasl_password):
+            raise ConfigError(
+                f"[kafka] sasl_username and sasl_password: needed with security_protocol {self.security_protocol}"
+                " (the password can come from OCPPGW_KAFKA__SASL_PASSWORD)"
+            )
+        if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
+            raise ConfigError("[kafka] ssl_certfile and ssl_keyfile: give both or neither")
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            path = getattr(self, name)
+            if path and not os.access(path, os.R_OK):
+                raise ConfigError(f"[kafka] {name}: cannot read {path}")
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.security_protocol.startswith("SASL_")
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
 
     @property
     def bootstrap_servers(self) -> list[str]:

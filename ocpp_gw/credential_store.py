@@ -8,10 +8,12 @@ lists it. A CSMS rotates a password by publishing a new record; every gateway fo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from .config import ConfigError, KafkaConfig
@@ -101,9 +103,9 @@ class CredentialStore:
             CompactedTable(kafka, topic, StationCredentials.decode, self._on_record) if kafka and topic else None
         )
 
-    async def start(self) -> None:
+    async def start(self, on_end: Callable[[asyncio.Task[None]], None] | None = None) -> None:
         if self.table is not None:
-            await self.table.start()
+            await self.table.start(on_end)
 
     async def stop(self) -> None:
         if self.table is not None:

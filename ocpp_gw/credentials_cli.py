@@ -14,7 +14,8 @@ from .core.credentials import (
     hash_password,
 )
 from .credential_store import FileCredentials
-from .kafka_bus import ensure_topics, make_producer
+from .kafka_clients import check_access, make_producer
+from .kafka_topics import ensure_topics
 
 
 def add_arguments(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -51,6 +52,7 @@ async def run(config: Config, args: argparse.Namespace) -> int:
     if store == "file":
         FileCredentials(gateway.credentials_file).write(args.station_id, record)
     else:
+        await check_access(config.kafka)
         await ensure_topics(config.kafka, gateway.credentials_topic, compacted=(gateway.credentials_topic,))
         producer = make_producer(config.kafka)
         await producer.start()

@@ -31,6 +31,7 @@ from websockets.http11 import Request, Response
 
 from .cli import bounded
 from .config import Config
+from .consumer_watch import ConsumerWatch, stop_quietly
 from .core.admission import TokenBucket
 from .core.credentials import AuthPolicy, FailureThrottle, authorize, certificate_from_peercert
 from .core.envelope import EnvelopeError, Origin, decode_out_record, frame_record, lifecycle_record
@@ -58,8 +59,10 @@ from .core.session import (
 )
 from .core.validation import PayloadValidator, StrictMode, StrictPolicy
 from .credential_store import CredentialStore, FileCredentials
-from .kafka_bus import METADATA_MAX_AGE_MS, OrderedPublisher, Outgoing, RecoveringProducer, ensure_topics
+from .kafka_clients import check_access, make_consumer
+from .kafka_topics import ensure_topics
 from .metrics import MESSAGE_TYPES, GatewayMetrics
+from .publisher import OrderedPublisher, Outgoing, RecoveringProducer
 from .routes import RouteBook
 from .schemas import load_ocpp_schemas
 from .status import StatusServer
@@ -182,20 +185,49 @@ class Gateway:
         self.loop = asyncio.get_running_loop()
         self.metrics = GatewayMetrics()
         self.producer = RecoveringProducer(config.kafka)
-        self.publisher = OrderedPublisher(self.producer, self.metrics.produce_latency, self.metrics.produce_errors)
+        self.publisher = OrderedPublisher(
+            self.producer,
+            self.metrics.produce_latency,
+            self.metrics.produce_errors,
+            config.kafka.unsent_max_records,
+            config.kafka.unsent_max_bytes,
+        )
         self.handshakes = TokenBucket(self.gw.handshake_rate, max(1.0, self.gw.handshake_rate), self.loop.time())
         self.last_offsets: dict[int, int] = {}
+        self.consumer = self._new_consumer()
+        self.consuming: asyncio.Task[None] | None = None
+        self.watch = ConsumerWatch(
+            "messages_out", config.kafka, lambda: self.consumer, self._replace_consumer, self.metrics.consumers_replaced
+        )
+        self._stop: asyncio.Event | None = None
         self._watch_gauges()
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=config.kafka.bootstrap_servers,
-            group_id=config.kafka.ocpp_gw_consumer_group,
+
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        return make_consumer(
+            self.config.kafka,
+            group_id=self.config.kafka.ocpp_gw_consumer_group,
             group_instance_id=self.gateway_id,
             auto_offset_reset="latest",
             enable_auto_commit=True,
             auto_commit_interval_ms=1000,
-            request_timeout_ms=config.kafka.request_timeout_ms,
-            metadata_max_age_ms=METADATA_MAX_AGE_MS,
+            request_timeout_ms=self.config.kafka.request_timeout_ms,
         )
+
+    async def _start_consuming(self) -> None:
+        """Join the ``messages_out`` group and read it in a task that must never end while the gateway runs."""
+        await self.consumer.start()
+        self.consumer.subscribe([self.config.kafka.out_messages_topic], listener=_Assignment(self))
+        self.consuming = asyncio.create_task(self._consume(), name="consume-messages_out")
+        self.consuming.add_done_callback(self._worker_ended)
+
+    async def _replace_consumer(self) -> None:
+        """A consumer that stopped making progress is left behind; a new one rejoins the group (same
+        static member id, so it takes over the partitions at once)."""
+        if self.consuming is not None:
+            self.consuming.cancel()
+        await stop_quietly(self.consumer)
+        self.consumer = self._new_consumer()
+        await self._start_consuming()
 
     # Start-up and shutdown.
 
@@ -231,6 +263,9 @@ class Gateway:
         m = self.metrics
         m.csms_queue.set_function(lambda: sum(len(c.session.csms_queue) for c in self.connections.values()))
         m.publish_queue.set_function(lambda: self.publisher.depth)
+        m.unsent_records.set_function(lambda: self.publisher.waiting_records)
+        m.unsent_bytes.set_function(lambda: self.publisher.waiting_bytes)
+        m.kept_records.set_function(lambda: self.publisher.kept_records)
         m.consumer_lag.set_function(self._consumer_lag)
         m.partitions.set_function(lambda: len(self.partitions))
         m.ready.set_function(lambda: int(self.ready()))
@@ -245,8 +280,9 @@ class Gateway:
         return lag
 
     def ready(self) -> bool:
-        """Ready for stations: owns a partition, not draining, and Kafka took the latest records."""
-        return bool(self.partitions) and not self.draining and self.publisher.healthy
+        """Ready for stations: owns a partition, not draining, and frames pass both ways (Kafka takes
+        the records, the bus answers and the ``messages_out`` consumer keeps up)."""
+        return bool(self.partitions) and not self.draining and self.publisher.healthy and self.watch.passing
 
     async def run(self, stop: asyncio.Event) -> None:
         async with StatusServer(self.gw.status_host, self.gw.status_port, self.metrics.registry, self.ready):
@@ -254,26 +290,22 @@ class Gateway:
 
     async def _run(self, stop: asyncio.Event) -> None:
         kafka = self.config.kafka
+        self._stop = stop
+        await check_access(kafka)
         compacted = tuple(t for t in (kafka.routes_topic, self.gw.credentials_topic) if t)
         await ensure_topics(kafka, kafka.in_messages_topic, kafka.out_messages_topic, *compacted, compacted=compacted)
         await self.producer.start()
         self.publisher.start()
-        await self.routes.start()
-        await self.credentials.start()
+        await self.routes.start(self._worker_ended)
+        await self.credentials.start(self._worker_ended)
         watching = None
         if self.tls is not None:
             watching = asyncio.create_task(self.tls.watch(), name="watch-tls-files")
             self.loop.add_signal_handler(signal.SIGHUP, self.tls.reload)
-        await self.consumer.start()
-        self.consumer.subscribe([kafka.out_messages_topic], listener=_Assignment(self))
-        consuming = asyncio.create_task(self._consume(), name="consume-messages_out")
-        watched = [consuming, self.routes.task]
-        if self.credentials.table is not None:
-            watched.append(self.credentials.table.task)
-        for task in watched:
-            task.add_done_callback(lambda done: self._worker_ended(done, stop))
+        await self._start_consuming()
+        self.watch.start()
         try:
-            await self._wait_assignment(stop, consuming)
+            await self._wait_assignment(stop)
             if stop.is_set():
                 return
             async with contextlib.AsyncExitStack() as listeners:
@@ -288,7 +320,9 @@ class Gateway:
         finally:
             if watching is not None:
                 watching.cancel()
-            consuming.cancel()
+            await self.watch.stop()
+            if self.consuming is not None:
+                self.consuming.cancel()
             await bounded(self.publisher.close(), "flush records")
             await bounded(self.producer.stop(), "stop producer")
             await bounded(self.consumer.stop(), "leave consumer group")
@@ -317,23 +351,21 @@ class Gateway:
                 await asyncio.wait_for(asyncio.gather(*finishing), max(0.1, deadline - self.loop.time()))
         log.info("drained", extra={"stations_left": len(self.connections)})
 
-    def _worker_ended(self, task: asyncio.Task[None], stop: asyncio.Event) -> None:
+    def _worker_ended(self, task: asyncio.Task[None]) -> None:
         """A Kafka loop must never end while the gateway runs: if one does, stop so it gets restarted."""
-        if task.cancelled() or stop.is_set():
+        stop = self._stop
+        if task.cancelled() or stop is None or stop.is_set():
             return
         log.critical("%s ended; stopping the gateway", task.get_name(), exc_info=task.exception())
         self.failed = True
         stop.set()
 
-    async def _wait_assignment(self, stop: asyncio.Event, consuming: asyncio.Task[None]) -> None:
+    async def _wait_assignment(self, stop: asyncio.Event) -> None:
         """Open the listener only after the first assignment (stations are refused while it is empty)."""
-        waiters = [asyncio.ensure_future(e.wait()) for e in (self.assigned, stop)] + [consuming]
-        done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        for waiter in pending:
-            if waiter is not consuming:
-                waiter.cancel()
-        if consuming in done:
-            consuming.result()
+        waiters = [asyncio.ensure_future(e.wait()) for e in (self.assigned, stop)]
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
         for tp in self.consumer.assignment():
             # A new group starts at the end of each partition; fix that position now, so that
             # nothing published after the gateway says it is ready can fall before it.
@@ -546,9 +578,12 @@ class Gateway:
             late=action.late,
         )
         on_failure = None
+        durable = True
         connection = self.connections.get(origin.station_id)
         if action.origin == "station" and action.message_type == MessageType.CALL and connection is not None:
+            # A station CALL Kafka does not take is refused at once; the station sends it again.
             on_failure = lambda: self._publish_failed(connection, action.message_id)  # noqa: E731
+            durable = False
         elif action.origin == "station" and request is not None:
             on_failure = lambda: self._answer_unpublishable(origin, request)  # noqa: E731
         if action.origin == "station":
@@ -565,6 +600,7 @@ class Gateway:
                     ("correlation_id", correlation_id(origin, action.message_id).encode()),
                 ],
                 on_failure,
+                durable=durable,
             )
         )
 
@@ -598,12 +634,27 @@ class Gateway:
                 origin.station_id.encode(),
                 route.encode(),
                 self._route_headers(connection),
+                current=lambda: self._route_current(connection),
             )
         )
 
+    def _route_current(self, connection: StationConnection) -> bool:
+        """A route kept for another attempt is still wanted while its connection is the station's here."""
+        held = self.connections.get(connection.origin.station_id) is connection
+        return held and not connection.route.superseded
+
     def _publish_route_tombstone(self, connection: StationConnection) -> None:
-        key = connection.origin.station_id.encode()
-        self.publisher.publish(Outgoing(self.config.kafka.routes_topic, key, None, self._route_headers(connection)))
+        station_id = connection.origin.station_id
+        self.publisher.publish(
+            Outgoing(
+                self.config.kafka.routes_topic,
+                station_id.encode(),
+                None,
+                self._route_headers(connection),
+                # A newer connection of the station here has published its own route since.
+                current=lambda: station_id not in self.connections,
+            )
+        )
 
     def _route_headers(self, connection: StationConnection) -> list[tuple[str, bytes]]:
         return [("gateway_id", self.gateway_id.encode()), ("connection_id", connection.route.connection_id.encode())]

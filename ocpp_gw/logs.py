@@ -50,6 +50,47 @@ class RepeatFilter(logging.Filter):
         return True
 
 
+TRANSIENT_KAFKA_ERRORS = (
+    "NotLeaderForPartitionError",
+    "LeaderNotAvailableError",
+    "GroupCoordinatorNotAvailableError",
+    "NotCoordinatorForGroupError",
+    "CoordinatorLoadInProgressError",
+    "RebalanceInProgressError",
+    "UnknownTopicOrPartitionError",
+    "NotEnoughReplicasError",
+)
+"""Errors aiokafka logs while a cluster starts or moves a leader or coordinator; they clear by themselves."""
+
+
+class TransientFilter(logging.Filter):
+    """Shows aiokafka's transient errors (:data:`TRANSIENT_KAFKA_ERRORS`) as INFO, not as errors, unless
+    the same one keeps coming for ``lasting`` seconds: then it is a problem and keeps its level."""
+
+    def __init__(self, lasting: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.lasting, self.clock = lasting, clock
+        self._stretch: dict[str, tuple[float, float]] = {}
+        """Per error name: when its current stretch began and when it was last seen."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("aiokafka") or record.levelno <= logging.INFO:
+            return True
+        message = record.getMessage()
+        name = next((n for n in TRANSIENT_KAFKA_ERRORS if n in message), None)
+        if name is None:
+            return True
+        now = self.clock()
+        began, last = self._stretch.get(name, (now, now))
+        if now - last > self.lasting:
+            began = now
+        self._stretch[name] = (began, now)
+        if now - began >= self.lasting:
+            return True
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        return logging.getLogger().isEnabledFor(logging.INFO)
+
+
 def setup_logging(config: LoggingConfig, program: str) -> None:
     """Log to stderr as JSON, or as text when ``format`` says so or is auto and stderr is a TTY."""
     handler = logging.StreamHandler(sys.stderr)
@@ -69,5 +110,6 @@ def setup_logging(config: LoggingConfig, program: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(config.level)
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
+    handler.addFilter(TransientFilter())
     handler.addFilter(RepeatFilter("aiokafka"))
     logging.getLogger("websockets").setLevel(max(logging.WARNING, root.level))

@@ -65,6 +65,20 @@ class GatewayMetrics:
         self.partitions = Gauge("ocpp_gw_owned_partitions", "messages_out partitions this instance owns", registry=r)
         self.csms_queue = Gauge("ocpp_gw_csms_call_queue_depth", "CSMS CALLs waiting for their turn", registry=r)
         self.publish_queue = Gauge("ocpp_gw_publish_queue_depth", "Records waiting for the producer", registry=r)
+        self.unsent_records = Gauge(
+            "ocpp_gw_kafka_unsent_records",
+            "Records not yet handed to Kafka: queued, or kept for another attempt after Kafka did not take them",
+            registry=r,
+        )
+        self.unsent_bytes = Gauge("ocpp_gw_kafka_unsent_bytes", "Bytes of those records", registry=r)
+        self.kept_records = Gauge(
+            "ocpp_gw_kafka_kept_records", "Records Kafka did not take that wait for another attempt", registry=r
+        )
+        self.consumers_replaced = Counter(
+            "ocpp_gw_kafka_consumers_replaced_total",
+            "messages_out consumers replaced after they stopped making progress",
+            registry=r,
+        )
         self.consumer_lag = Gauge(
             "ocpp_gw_consumer_lag", "messages_out records not yet read, all partitions", registry=r
         )
@@ -83,4 +97,9 @@ class CsmsMetrics:
             registry=r,
         )
         self.skipped = Counter("ocpp_csms_records_skipped_total", "Records that could not be read", registry=r)
+        self.consumers_replaced = Counter(
+            "ocpp_csms_kafka_consumers_replaced_total",
+            "messages_in consumers replaced after they stopped making progress",
+            registry=r,
+        )
         self.ready = Gauge("ocpp_csms_ready", "1 when the worker owns partitions of messages_in", registry=r)

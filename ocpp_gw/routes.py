@@ -16,10 +16,12 @@ from typing import Any, Generic, TypeVar
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from .config import KafkaConfig
+from .consumer_watch import ConsumerWatch, stop_quietly
 from .core.envelope import out_record
 from .core.protocol import OcppVersion
 from .core.routing import Route
-from .kafka_bus import METADATA_MAX_AGE_MS, partitions_of
+from .kafka_clients import make_consumer
+from .kafka_topics import partitions_of
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +49,20 @@ class CompactedTable(Generic[T]):
         self.loaded = asyncio.Event()
         self._decode = decode
         self._listener = listener
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=config.bootstrap_servers,
-            group_id=None,
+        self._consumer = self._new_consumer()
+        self._task: asyncio.Task[None] | None = None
+        self._next: dict[TopicPartition, int] = {}
+        """The next offset to read of every partition (where a replacement consumer goes on)."""
+        self._on_end: Callable[[asyncio.Task[None]], None] | None = None
+        self.watch = ConsumerWatch(topic, config, lambda: self._consumer, self._replace_consumer)
+
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        return make_consumer(
+            self.config,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            request_timeout_ms=config.request_timeout_ms,
-            metadata_max_age_ms=METADATA_MAX_AGE_MS,
+            request_timeout_ms=self.config.request_timeout_ms,
         )
-        self._task: asyncio.Task[None] | None = None
 
     @property
     def task(self) -> asyncio.Task[None]:
@@ -66,22 +73,47 @@ class CompactedTable(Generic[T]):
     def get(self, key: str) -> T | None:
         return self.entries.get(key)
 
-    async def start(self) -> None:
-        """Start following the topic and return once everything already in it has been read."""
+    async def start(self, on_end: Callable[[asyncio.Task[None]], None] | None = None) -> None:
+        """Start following the topic and return once everything already in it has been read.
+
+        ``on_end`` is told if the following task ever ends by itself (it must not)."""
+        self._on_end = on_end
         partitions = await partitions_of(self.config, self.topic)
         await self._consumer.start()
         assigned = [TopicPartition(self.topic, p) for p in sorted(partitions)]
         self._consumer.assign(assigned)
         await self._consumer.seek_to_beginning(*assigned)
         ends = await self._consumer.end_offsets(assigned)
-        self._task = asyncio.create_task(self._follow(ends), name=f"follow-{self.topic}")
+        self._follow_in_task(ends)
+        self.watch.start()
         loaded = asyncio.create_task(self.loaded.wait())
-        done, _ = await asyncio.wait((loaded, self._task), return_when=asyncio.FIRST_COMPLETED)
-        if self._task in done:
+        done, _ = await asyncio.wait((loaded, self.task), return_when=asyncio.FIRST_COMPLETED)
+        if self.task in done:
             loaded.cancel()
-            self._task.result()
+            self.task.result()
+
+    def _follow_in_task(self, ends: dict[TopicPartition, int]) -> None:
+        self._task = asyncio.create_task(self._follow(ends), name=f"follow-{self.topic}")
+        if self._on_end is not None:
+            self._task.add_done_callback(self._on_end)
+
+    async def _replace_consumer(self) -> None:
+        """Go on from where the stalled consumer was, with a new one."""
+        self.task.cancel()
+        await stop_quietly(self._consumer)
+        self._consumer = self._new_consumer()
+        await self._consumer.start()
+        assigned = [TopicPartition(self.topic, p) for p in sorted(await partitions_of(self.config, self.topic))]
+        self._consumer.assign(assigned)
+        for tp in assigned:
+            if tp in self._next:
+                self._consumer.seek(tp, self._next[tp])
+            else:
+                await self._consumer.seek_to_beginning(tp)
+        self._follow_in_task(await self._consumer.end_offsets(assigned))
 
     async def stop(self) -> None:
+        await self.watch.stop()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -91,9 +123,10 @@ class CompactedTable(Generic[T]):
     async def _follow(self, ends: dict[TopicPartition, int]) -> None:
         while True:
             batches = await self._consumer.getmany(timeout_ms=200)
-            for records in batches.values():
+            for tp, records in batches.items():
                 for record in records:
                     self._apply(record.key, record.value, dict(record.headers or ()))
+                self._next[tp] = records[-1].offset + 1
             if not self.loaded.is_set() and all(
                 await asyncio.gather(*(self._caught_up(tp, end) for tp, end in ends.items()))
             ):

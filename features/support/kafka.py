@@ -3,31 +3,40 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections.abc import Callable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import TopicPartition
 
 from ocpp_gw.config import KafkaConfig
-from ocpp_gw.kafka_bus import partitions_of
+from ocpp_gw.kafka_clients import make_consumer, make_producer
+from ocpp_gw.kafka_topics import partitions_of
 from ocpp_gw.routes import RouteBook, publish_to_station
 
 Record = dict[str, Any]
+Kafka = str | KafkaConfig
+"""Where to reach Kafka: bootstrap servers of a plaintext broker, or the whole ``[kafka]`` settings."""
+
+
+def kafka_config(kafka: Kafka, **topics: str) -> KafkaConfig:
+    config = kafka if isinstance(kafka, KafkaConfig) else KafkaConfig(servers=kafka)
+    return dataclasses.replace(config, **topics) if topics else config
 
 
 def read_until(
-    servers: str, topic: str, key: str, done: Callable[[list[Record]], bool], timeout: float = 20.0
+    servers: Kafka, topic: str, key: str, done: Callable[[list[Record]], bool], timeout: float = 20.0
 ) -> list[Record]:
     """Every record of ``topic`` with ``key`` from the beginning, read until ``done`` holds."""
     return asyncio.run(_read_until(servers, topic, key, done, timeout))
 
 
 async def _read_until(
-    servers: str, topic: str, key: str, done: Callable[[list[Record]], bool], timeout: float
+    servers: Kafka, topic: str, key: str, done: Callable[[list[Record]], bool], timeout: float
 ) -> list[Record]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=servers, auto_offset_reset="earliest", group_id=None)
+    consumer = make_consumer(kafka_config(servers), topic, auto_offset_reset="earliest")
     await consumer.start()
     found: list[Record] = []
     deadline = time.monotonic() + timeout
@@ -43,12 +52,12 @@ async def _read_until(
     return found
 
 
-def publish(servers: str, topic: str, key: str, value: dict[str, Any]) -> None:
+def publish(servers: Kafka, topic: str, key: str, value: dict[str, Any]) -> None:
     asyncio.run(_publish(servers, topic, key, value))
 
 
-async def _publish(servers: str, topic: str, key: str, value: dict[str, Any]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=servers)
+async def _publish(servers: Kafka, topic: str, key: str, value: dict[str, Any]) -> None:
+    producer = make_producer(kafka_config(servers))
     await producer.start()
     try:
         await producer.send_and_wait(topic, json.dumps(value).encode(), key=key.encode())
@@ -57,7 +66,7 @@ async def _publish(servers: str, topic: str, key: str, value: dict[str, Any]) ->
 
 
 def call_via_routes(
-    servers: str,
+    servers: Kafka,
     out_topic: str,
     routes_topic: str,
     station_id: str,
@@ -73,7 +82,7 @@ def call_via_routes(
 
 
 async def _call_via_routes(
-    servers: str,
+    servers: Kafka,
     out_topic: str,
     routes_topic: str,
     station_id: str,
@@ -81,10 +90,10 @@ async def _call_via_routes(
     expect_gateway: str | None,
     timeout: float,
 ) -> str:
-    config = KafkaConfig(servers=servers, out_messages_topic=out_topic, routes_topic=routes_topic)
+    config = kafka_config(servers, out_messages_topic=out_topic, routes_topic=routes_topic)
     book = RouteBook(config)
     await book.start()
-    producer = AIOKafkaProducer(bootstrap_servers=servers)
+    producer = make_producer(kafka_config(servers))
     await producer.start()
     try:
         deadline = time.monotonic() + timeout
@@ -101,28 +110,28 @@ async def _call_via_routes(
         await book.stop()
 
 
-def topic_size(servers: str, topic: str) -> int:
+def topic_size(servers: Kafka, topic: str) -> int:
     """How many records ``topic`` holds (the sum of its partitions' end offsets)."""
     return asyncio.run(_topic_size(servers, topic))
 
 
-async def _topic_size(servers: str, topic: str) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=servers, group_id=None)
+async def _topic_size(servers: Kafka, topic: str) -> int:
+    consumer = make_consumer(kafka_config(servers))
     await consumer.start()
     try:
-        partitions = [TopicPartition(topic, p) for p in await partitions_of(KafkaConfig(servers=servers), topic)]
+        partitions = [TopicPartition(topic, p) for p in await partitions_of(kafka_config(servers), topic)]
         return sum((await consumer.end_offsets(partitions)).values())
     finally:
         await consumer.stop()
 
 
-def publish_to_partition(servers: str, topic: str, partition: int, key: str, value: dict[str, Any]) -> None:
+def publish_to_partition(servers: Kafka, topic: str, partition: int, key: str, value: dict[str, Any]) -> None:
     """Publish as a CSMS answering on a reply partition."""
     asyncio.run(_publish_to_partition(servers, topic, partition, key, value))
 
 
-async def _publish_to_partition(servers: str, topic: str, partition: int, key: str, value: dict[str, Any]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=servers)
+async def _publish_to_partition(servers: Kafka, topic: str, partition: int, key: str, value: dict[str, Any]) -> None:
+    producer = make_producer(kafka_config(servers))
     await producer.start()
     try:
         await producer.send_and_wait(topic, json.dumps(value).encode(), key=key.encode(), partition=partition)
