@@ -77,6 +77,23 @@ class Ledger:
         else:
             record.answers.append((by, now))
 
+    def first_peer_answer_after(self, moment: float) -> float | None:
+        """When the peer answered a call again first at or after ``moment`` (recovery after a fault)."""
+        return min(
+            (at for record in self.calls.values() for by, at in record.answers if by is Answer.PEER and at >= moment),
+            default=None,
+        )
+
+    def gateway_answer_span(self) -> float:
+        """Seconds from the first to the last call answered by a gateway CALLERROR (by when they were sent):
+        how long the fault kept the peer from answering."""
+        sent = [
+            record.sent_at
+            for record in self.calls.values()
+            if record.answers and record.answers[0][0] is Answer.GATEWAY
+        ]
+        return max(sent) - min(sent) if sent else 0.0
+
     def outstanding(self) -> int:
         return sum(1 for record in self.calls.values() if not record.answers)
 

@@ -33,7 +33,7 @@ from ocpp_gw.core.frames import load_json
 from ocpp_gw.kafka_clients import make_consumer
 from ocpp_gw.kafka_topics import partitions_of
 
-from . import abuse
+from . import abuse, cluster
 from .caller import CsmsCaller
 from .fleet import Fleet
 from .proxy import StallingProxy
@@ -41,6 +41,11 @@ from .proxy import StallingProxy
 ROOT = Path(__file__).resolve().parents[1]
 KAFKA = ROOT / "scripts" / "kafka" / "kafka.sh"
 KAFKA_PORT, PROXIED_PORT, PROXY_PORT = 31092, 31094, 31095
+CLUSTER_PORT, CLUSTER_PROXIED_PORT, CLUSTER_PROXY_PORT = 31192, 31200, 31210
+"""The secured three-node cluster: client ports 31192-31194, controllers 31195-31197, proxied 31200-31202."""
+CLUSTER_NODES = 3
+RECOVERY_LIMIT = 15.0
+"""Station calls must be answered by the CSMS again within this many seconds of the broker answering."""
 GATEWAY_PORT, GATEWAY_STATUS, CSMS_STATUS = 31000, 31010, 31020
 RESPONSE_TIMEOUT = 5.0
 """The gateway's timeouts for both directions in these runs (seconds)."""
@@ -66,34 +71,53 @@ SHORT = Sizes(stations=60, interval=0.5, csms_rate=10.0, warmup=3.0, outage=10.0
 class Harness:
     """The processes of one scenario and the broker they share."""
 
-    def __init__(self, sizes: Sizes, logs: Path) -> None:
-        self.sizes, self.logs = sizes, logs
+    def __init__(self, sizes: Sizes, logs: Path, cluster: bool = False) -> None:
+        self.sizes, self.logs, self.cluster = sizes, logs, cluster
+        port, proxied, proxy = (
+            (CLUSTER_PORT, CLUSTER_PROXIED_PORT, CLUSTER_PROXY_PORT)
+            if cluster
+            else (KAFKA_PORT, PROXIED_PORT, PROXY_PORT)
+        )
+        self.nodes = CLUSTER_NODES if cluster else 1
+        self.ports = [(port + n, proxied + n, proxy + n) for n in range(self.nodes)]
+        """Per node: client port, proxied port, proxy port."""
         self.kafka_env = {
             **os.environ,
-            "KAFKA_PORT": str(KAFKA_PORT),
-            "KAFKA_PROXIED_PORT": str(PROXIED_PORT),
-            "KAFKA_PROXY_PORT": str(PROXY_PORT),
+            "KAFKA_PORT": str(port),
+            "KAFKA_PROXIED_PORT": str(proxied),
+            "KAFKA_PROXY_PORT": str(proxy),
+            **({"KAFKA_BROKERS": str(CLUSTER_NODES), "KAFKA_SECURITY": "sasl_ssl"} if cluster else {}),
         }
+        self.client_env: dict[str, str] = {"OCPPGW_KAFKA__SERVERS": f"127.0.0.1:{port}"}
         self.gateways: list[Process] = []
         self.csms: list[Process] = []
         self.env: dict[str, str] = {}
 
-    def kafka(self, command: str) -> None:
-        subprocess.run(["bash", str(KAFKA), command], env=self.kafka_env, check=True, capture_output=True)
+    def kafka(self, command: str, node: int | None = None) -> None:
+        """Run a kafka.sh command, on one node or all; after ``start``, read the client settings it wrote."""
+        args = ["bash", str(KAFKA), command, *([str(node)] if node is not None else [])]
+        subprocess.run(args, env=self.kafka_env, check=True, capture_output=True)
+        if command == "start":
+            data_dir = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ocpp-gw"
+            self.client_env = read_client_env(data_dir / f"kafka-data-{self.ports[0][0]}" / "client.env")
 
     def fresh_topics(self, name: str, via_proxy: bool) -> None:
         suffix = f"{name}_{int(time.time() * 1000)}"
         self.env = {
             "OCPPGW_LOGGING__LEVEL": "WARNING",
             "OCPPGW_LOGGING__FORMAT": "json",
-            "OCPPGW_KAFKA__SERVERS": f"127.0.0.1:{KAFKA_PORT}",
+            **self.client_env,
             "OCPPGW_KAFKA__IN_MESSAGES_TOPIC": f"chaos_in_{suffix}",
             "OCPPGW_KAFKA__OUT_MESSAGES_TOPIC": f"chaos_out_{suffix}",
             "OCPPGW_KAFKA__ROUTES_TOPIC": f"chaos_routes_{suffix}",
             "OCPPGW_KAFKA__OCPP_GW_CONSUMER_GROUP": f"chaos_gw_{suffix}",
             "OCPPGW_KAFKA__CSMS_CONSUMER_GROUP": f"chaos_csms_{suffix}",
         }
-        self.gateway_servers = f"127.0.0.1:{PROXY_PORT}" if via_proxy else f"127.0.0.1:{KAFKA_PORT}"
+        self.gateway_servers = (
+            ",".join(f"127.0.0.1:{proxy}" for _, _, proxy in self.ports)
+            if via_proxy
+            else self.client_env["OCPPGW_KAFKA__SERVERS"]
+        )
 
     def start_csms(self) -> Process:
         n = len(self.csms)
@@ -168,8 +192,11 @@ Fault = Callable[["Run"], Awaitable[dict[str, Any]]]
 class Run:
     """One fault scenario in progress: the harness, the fleet and the CSMS caller."""
 
-    def __init__(self, harness: Harness, fleet: Fleet, caller: CsmsCaller, proxy: StallingProxy) -> None:
-        self.harness, self.fleet, self.caller, self.proxy = harness, fleet, caller, proxy
+    def __init__(self, harness: Harness, fleet: Fleet, caller: CsmsCaller, proxies: list[StallingProxy]) -> None:
+        self.harness, self.fleet, self.caller, self.proxies = harness, fleet, caller, proxies
+        self.proxy = proxies[0]
+        self.bus_back: float | None = None
+        """When the broker answered again after a broker fault (fleet clock): recovery is measured from it."""
 
     async def all_connected(self, timeout: float = 60) -> float:
         want = len(self.fleet.stations)
@@ -186,6 +213,7 @@ async def broker_outage(run: Run, command: str) -> dict[str, Any]:
     await asyncio.to_thread(run.harness.kafka, command)
     await pause(run.harness.sizes.outage)
     await asyncio.to_thread(run.harness.kafka, "resume")
+    run.bus_back = run.fleet.clock()
     recovered = await run.gateways_ready()
     return {
         "station_disconnects": run.fleet.stats.disconnects - disconnects,
@@ -252,6 +280,7 @@ class Scenario:
     gateways: int = 1
     via_proxy: bool = False
     check_duplicates: bool = True
+    cluster: bool = False
 
 
 FAULTS = (
@@ -260,6 +289,9 @@ FAULTS = (
     Scenario("gateway-kill", gateway_kill, gateways=2, check_duplicates=False),
     Scenario("csms-restart", csms_restart),
     Scenario("link-stall", link_stall, via_proxy=True),
+    Scenario("cluster-leader-kill", cluster.leader_kill, cluster=True),
+    Scenario("cluster-rolling-restart", cluster.rolling_restart, cluster=True),
+    Scenario("cluster-node-stall", cluster.node_stall, via_proxy=True, cluster=True),
 )
 
 
@@ -267,7 +299,10 @@ async def run_fault(harness: Harness, scenario: Scenario) -> dict[str, Any]:
     """Load, fault, recovery, drain; then the ledgers of both sides and the scenario's own figures."""
     sizes = harness.sizes
     harness.fresh_topics(scenario.name, scenario.via_proxy)
-    async with StallingProxy(PROXY_PORT, PROXIED_PORT) as proxy:
+    async with contextlib.AsyncExitStack() as stack:
+        proxies = [
+            await stack.enter_async_context(StallingProxy(proxy, proxied)) for _, proxied, proxy in harness.ports
+        ]
         await asyncio.to_thread(harness.start_csms)
         for _ in range(scenario.gateways):
             await asyncio.to_thread(harness.start_gateway)
@@ -275,13 +310,14 @@ async def run_fault(harness: Harness, scenario: Scenario) -> dict[str, Any]:
         fleet = Fleet(harness.urls(), sizes.stations, sizes.interval, RESPONSE_TIMEOUT + 3)
         fleet.start()
         caller = CsmsCaller(config.kafka, sizes.csms_rate, fleet.connected)
-        run = Run(harness, fleet, caller, proxy)
+        run = Run(harness, fleet, caller, proxies)
         try:
             await run.all_connected()
             await caller.start()
             await pause(sizes.warmup)
             details = await scenario.fault(run)
             await pause(sizes.after)
+            recovery = None if run.bus_back is None else fleet.ledger.first_peer_answer_after(run.bus_back)
             await caller.stop_sending()
             await fleet.stop()
             # A CSMS call Kafka took just before the broker went down waits out the outage as well.
@@ -292,6 +328,7 @@ async def run_fault(harness: Harness, scenario: Scenario) -> dict[str, Any]:
             await caller.close()
             await asyncio.to_thread(harness.stop_all)
     stations = fleet.ledger.report(RESPONSE_TIMEOUT + 3)
+    details["seconds_of_gateway_answers"] = round(fleet.ledger.gateway_answer_span(), 1)
     csms = caller.ledger.report(csms_deadline)
     result: dict[str, Any] = {
         "stations": asdict(stations),
@@ -302,8 +339,21 @@ async def run_fault(harness: Harness, scenario: Scenario) -> dict[str, Any]:
     }
     if scenario.check_duplicates:
         result["published_twice"] = await published_twice(config.kafka, resent=resent_ids(fleet))
-    result["holds"] = stations.holds and csms.holds and not crashed and not result.get("published_twice", 0)
+    recovered = True
+    if run.bus_back is not None:
+        seconds = None if recovery is None else round(recovery - run.bus_back, 1)
+        result["seconds_to_csms_answers"] = seconds
+        recovered = seconds is not None and seconds <= RECOVERY_LIMIT
+    result["holds"] = (
+        stations.holds and csms.holds and not crashed and not result.get("published_twice", 0) and recovered
+    )
     return result
+
+
+def read_client_env(path: Path) -> dict[str, str]:
+    """The ``OCPPGW_KAFKA__...=`` lines kafka.sh wrote for clients of the broker it started."""
+    lines = path.read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line.startswith("OCPPGW_") and "=" in line)
 
 
 def resent_ids(fleet: Fleet) -> set[str]:
@@ -420,21 +470,25 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         sizes = Sizes(**{**asdict(sizes), "fuzz_frames": args.fuzz_frames})
     logs = Path(args.logs)
     logs.mkdir(parents=True, exist_ok=True)
-    harness = Harness(sizes, logs)
     chosen = [s for s in args.scenarios.split(",") if s]
     results: dict[str, Any] = {}
-    await asyncio.to_thread(harness.kafka, "start")
-    try:
-        for scenario in FAULTS:
-            if scenario.name in chosen:
+    for on_cluster in (False, True):
+        scenarios = [s for s in FAULTS if s.name in chosen and s.cluster == on_cluster]
+        abuse_here = "abuse" in chosen and not on_cluster
+        if not scenarios and not abuse_here:
+            continue
+        harness = Harness(sizes, logs, cluster=on_cluster)
+        await asyncio.to_thread(harness.kafka, "start")
+        try:
+            for scenario in scenarios:
                 print(f"chaos: {scenario.name} ...", file=sys.stderr, flush=True)
                 results[scenario.name] = await run_fault(harness, scenario)
-        if "abuse" in chosen:
-            print("chaos: abuse ...", file=sys.stderr, flush=True)
-            results["abuse"] = await run_abuse(harness)
-    finally:
-        await asyncio.to_thread(harness.stop_all)
-        await asyncio.to_thread(harness.kafka, "stop")
+            if abuse_here:
+                print("chaos: abuse ...", file=sys.stderr, flush=True)
+                results["abuse"] = await run_abuse(harness)
+        finally:
+            await asyncio.to_thread(harness.stop_all)
+            await asyncio.to_thread(harness.kafka, "stop")
     return results
 
 

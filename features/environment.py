@@ -11,15 +11,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-from behave.model import Scenario
+from behave.model import Feature, Scenario
 from behave.runner import Context
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from steps.operations_steps import start_ops_gateway
+from steps.secured_kafka_steps import SECURED_GATEWAY_PORT
 from support.cluster import Cluster
 from support.pki import make_pki
-from support.processes import Broker, Program
+from support.processes import Broker, Program, SecuredCluster
 
 from ocpp_gw.core.credentials import StationCredentials, hash_password
 from ocpp_gw.credential_store import FileCredentials
@@ -110,6 +111,44 @@ def before_all(context: Context) -> None:
     context.gateway_url = f"ws://127.0.0.1:{GATEWAY_PORT}/ocpp"
     context.lonely_gateway_url = f"ws://127.0.0.1:{LONELY_GATEWAY_PORT}/ocpp"
     context.lonely_timeout = LONELY_TIMEOUT
+
+
+def before_feature(context: Context, feature: Feature) -> None:
+    if "secured_kafka" not in feature.tags:
+        return
+    context.secured_cluster = SecuredCluster()
+    context.secured_cluster.start()
+    env = context.secured_cluster.client_env
+    csms = Program("secured-csms", "csms_server", {**env, "OCPPGW_CSMS__STATUS_PORT": "19119"}, context.log_dir)
+    gateway = Program(
+        "secured-gateway",
+        "ocpp_gw",
+        {
+            **env,
+            "OCPPGW_OCPP_GATEWAY__LISTENING_PORT": str(SECURED_GATEWAY_PORT),
+            "OCPPGW_OCPP_GATEWAY__STATUS_PORT": "19109",
+            "OCPPGW_OCPP_GATEWAY__INSTANCE_ID": "gw-secured",
+        },
+        context.log_dir,
+    )
+    context.secured_programs = [csms, gateway]
+    try:
+        for program, needle in ((gateway, "gateway ready"), (csms, "csms ready")):
+            program.wait_for_log(needle, timeout=120)
+    except BaseException:
+        for program in context.secured_programs:
+            print(f"--- {program.name} log ---\n{program.tail()}", file=sys.stderr)
+        after_feature(context, feature)
+        raise
+
+
+def after_feature(context: Context, feature: Feature) -> None:
+    if "secured_kafka" not in feature.tags:
+        return
+    for program in getattr(context, "secured_programs", []):
+        program.stop()
+    context.secured_programs = []
+    context.secured_cluster.stop()
 
 
 def before_scenario(context: Context, scenario: Scenario) -> None:

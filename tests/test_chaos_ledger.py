@@ -43,3 +43,26 @@ def test_a_call_the_bus_took_late_is_timed_from_then() -> None:
     ledger.answered("m", Answer.PEER, 9.0)
     ledger.accepted("m", 20.0)
     assert ledger.report(deadline=2.0).longest_seconds == 1.0
+
+
+def test_recovery_is_the_first_peer_answer_after_the_fault_not_a_gateway_answer() -> None:
+    ledger = Ledger()
+    ledger.sent("a", 0.0)
+    ledger.answered("a", Answer.PEER, 1.0)
+    ledger.sent("b", 2.0)
+    ledger.answered("b", Answer.GATEWAY, 7.0)
+    ledger.sent("c", 8.0)
+    ledger.answered("c", Answer.PEER, 12.5)
+    assert ledger.first_peer_answer_after(5.0) == 12.5
+    assert ledger.first_peer_answer_after(13.0) is None
+
+
+def test_the_span_of_gateway_answers_is_the_time_the_peer_could_not_answer() -> None:
+    ledger = Ledger()
+    for n, (at, by) in enumerate(
+        ((0.0, Answer.PEER), (3.0, Answer.GATEWAY), (4.0, Answer.PEER), (8.5, Answer.GATEWAY))
+    ):
+        ledger.sent(f"m{n}", at)
+        ledger.answered(f"m{n}", by, at + 5)
+    assert ledger.gateway_answer_span() == 5.5
+    assert Ledger().gateway_answer_span() == 0.0

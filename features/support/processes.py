@@ -138,3 +138,21 @@ def _docker_answers() -> bool:
         return True
     except Exception:
         return False
+
+
+class SecuredCluster:
+    """Three Kafka nodes with SASL_SSL (SCRAM-SHA-512) listeners and a CA made on the spot, from kafka.sh."""
+
+    def __init__(self, port: int = 19192) -> None:
+        self.kafka_env = {**os.environ, "KAFKA_PORT": str(port), "KAFKA_BROKERS": "3", "KAFKA_SECURITY": "sasl_ssl"}
+        cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+        self.client_env_file = cache / "ocpp-gw" / f"kafka-data-{port}" / "client.env"
+        self.client_env: dict[str, str] = {}
+
+    def start(self) -> None:
+        subprocess.run(["bash", str(KAFKA_SCRIPT), "start"], env=self.kafka_env, check=True)
+        lines = self.client_env_file.read_text().splitlines()
+        self.client_env = dict(line.split("=", 1) for line in lines if line.startswith("OCPPGW_") and "=" in line)
+
+    def stop(self) -> None:
+        subprocess.run(["bash", str(KAFKA_SCRIPT), "stop"], env=self.kafka_env, check=False)
