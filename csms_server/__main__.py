@@ -9,6 +9,7 @@ import sys
 
 from ocpp_gw.cli import base_parser, install_stop_handlers, run_program
 from ocpp_gw.config import Config
+from ocpp_gw.kafka_clients import check_access
 
 from .call import call_station
 from .worker import CsmsWorker
@@ -17,6 +18,7 @@ from .worker import CsmsWorker
 async def _serve(config: Config, args: argparse.Namespace) -> int:
     stop = asyncio.Event()
     install_stop_handlers(stop)
+    await check_access(config.kafka)
     await CsmsWorker(config).run(stop)
     return 0
 

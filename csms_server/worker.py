@@ -24,7 +24,7 @@ from ocpp_gw.consumer_watch import ConsumerWatch, stop_quietly
 from ocpp_gw.core.envelope import out_record
 from ocpp_gw.core.frames import load_json
 from ocpp_gw.core.protocol import Fault, MessageType, OcppVersion, error_code
-from ocpp_gw.kafka_clients import check_access, make_consumer
+from ocpp_gw.kafka_clients import make_consumer
 from ocpp_gw.kafka_topics import ensure_topics
 from ocpp_gw.metrics import CsmsMetrics
 from ocpp_gw.publisher import RecoveringProducer
@@ -117,7 +117,6 @@ class CsmsWorker:
 
     async def _run(self, stop: asyncio.Event) -> None:
         kafka = self.config.kafka
-        await check_access(kafka)
         await ensure_topics(kafka, kafka.in_messages_topic, kafka.out_messages_topic)
         await self.producer.start()
         await self._start_reading(stop)

@@ -10,11 +10,13 @@ from . import credentials_cli
 from .cli import base_parser, install_stop_handlers, run_program
 from .config import Config
 from .gateway import Gateway
+from .kafka_clients import check_access
 
 
 async def _serve(config: Config, args: argparse.Namespace) -> int:
     stop = asyncio.Event()
     install_stop_handlers(stop)
+    await check_access(config.kafka)
     gateway = Gateway(config)
     await gateway.run(stop)
     return 1 if gateway.failed else 0

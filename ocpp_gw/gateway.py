@@ -59,7 +59,7 @@ from .core.session import (
 )
 from .core.validation import PayloadValidator, StrictMode, StrictPolicy
 from .credential_store import CredentialStore, FileCredentials
-from .kafka_clients import check_access, make_consumer
+from .kafka_clients import make_consumer
 from .kafka_topics import ensure_topics
 from .metrics import MESSAGE_TYPES, GatewayMetrics
 from .publisher import OrderedPublisher, Outgoing, RecoveringProducer
@@ -291,7 +291,6 @@ class Gateway:
     async def _run(self, stop: asyncio.Event) -> None:
         kafka = self.config.kafka
         self._stop = stop
-        await check_access(kafka)
         compacted = tuple(t for t in (kafka.routes_topic, self.gw.credentials_topic) if t)
         await ensure_topics(kafka, kafka.in_messages_topic, kafka.out_messages_topic, *compacted, compacted=compacted)
         await self.producer.start()

@@ -59,8 +59,9 @@ TRANSIENT_KAFKA_ERRORS = (
     "RebalanceInProgressError",
     "UnknownTopicOrPartitionError",
     "NotEnoughReplicasError",
+    "Marking the coordinator dead",
 )
-"""Errors aiokafka logs while a cluster starts or moves a leader or coordinator; they clear by themselves."""
+"""What aiokafka logs while a cluster starts or moves a leader or coordinator; it clears by itself."""
 
 
 class TransientFilter(logging.Filter):
