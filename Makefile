@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test install lint unit features bench-smoke bench kafka kafka-stop kafka-fetch clean bench-validation chaos chaos-short
+.PHONY: run test install lint unit features bench-smoke bench kafka kafka-cluster kafka-stop kafka-fetch clean bench-validation chaos chaos-short
 
 install: $(STAMP)
 
@@ -53,6 +53,10 @@ kafka-fetch:
 
 kafka:
 	bash scripts/kafka/kafka.sh start
+
+# Three brokers with SASL_SSL (SCRAM) and TLS; the gateway's settings are written to the data dir's client.env.
+kafka-cluster:
+	KAFKA_BROKERS=3 KAFKA_SECURITY=sasl_ssl bash scripts/kafka/kafka.sh start
 
 kafka-stop:
 	bash scripts/kafka/kafka.sh stop
