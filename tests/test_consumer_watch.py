@@ -61,6 +61,7 @@ def run_for(seconds: float, subject: Watch) -> None:
 @pytest.fixture(autouse=True)
 def fast_checks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(consumer_watch, "CHECK_INTERVAL", 0.02)
+    monkeypatch.setattr(consumer_watch, "LAG_TOLERANCE", 0.1)
 
 
 def test_a_consumer_that_stops_while_records_wait_is_replaced_once_and_the_new_one_kept() -> None:
@@ -78,5 +79,19 @@ def test_a_consumer_that_moves_is_left_alone() -> None:
 
 def test_nothing_is_replaced_while_the_bus_does_not_answer_and_readiness_says_so() -> None:
     subject, replaced = watch(FakeConsumer(moving=False), bus_up=False)
-    run_for(0.6, subject)
-    assert replaced == [] and not subject.passing
+    assert not asyncio.run(passing_after(0.6, subject)) and replaced == []
+
+
+def test_a_consumer_behind_without_moving_stops_passing_before_it_is_replaced() -> None:
+    subject, replaced = watch(FakeConsumer(moving=False))
+    subject.config = KafkaConfig(stall_seconds=5)
+    subject.rule.stall_after = 5
+    assert not asyncio.run(passing_after(0.4, subject)) and replaced == []
+
+
+async def passing_after(seconds: float, subject: Watch) -> bool:
+    subject.start()
+    await asyncio.sleep(seconds)
+    passing = subject.passing
+    await subject.stop()
+    return passing

@@ -12,7 +12,7 @@ def test_a_consumer_that_does_not_move_while_records_wait_is_stalled_after_the_d
     watch = ProgressWatch(stall_after=10)
     assert not watch.check(0, {0: 5}, {0: 9})
     assert not watch.check(1, {0: 5}, {0: 9}) and watch.lagging
-    assert not watch.check(10.9, {0: 5}, {0: 9})
+    assert not watch.check(10.9, {0: 5}, {0: 9}) and watch.lagging_for(10.9) == 9.9
     assert watch.check(11, {0: 5}, {0: 9})
 
 

@@ -41,6 +41,10 @@ class ProgressWatch:
         """Records wait and the consumer has not moved since the last check."""
         return self.since is not None
 
+    def lagging_for(self, now: float) -> float:
+        """Seconds the consumer has been behind without moving (0 when it is not)."""
+        return 0.0 if self.since is None else now - self.since
+
     def reset(self) -> None:
         self.since = None
         self.positions = {}
