@@ -16,6 +16,7 @@ from behave.runner import Context
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from steps.hardening_steps import HARDENING_ENV
 from steps.operations_steps import start_ops_gateway
 from steps.secured_kafka_steps import SECURED_GATEWAY_PORT
 from support.cluster import Cluster
@@ -158,6 +159,8 @@ def before_scenario(context: Context, scenario: Scenario) -> None:
         start_ops_gateway(context)
     if "strict" in scenario.effective_tags:
         start_ops_gateway(context, STRICT_ENFORCE)
+    if "hardening" in scenario.effective_tags:
+        start_ops_gateway(context, HARDENING_ENV)
     if "cluster" in scenario.effective_tags:
         partitions = 2 if "two_partitions" in scenario.effective_tags else 6
         context.cluster = Cluster(context.kafka_servers, 3, context.log_dir, partitions)

@@ -34,6 +34,24 @@ def _choice(default: str, *choices: str) -> Any:
     return field(default=default, metadata={"choices": choices})
 
 
+def tls_pairs(cert_files: str, key_files: str) -> list[tuple[str, str]]:
+    """(certificate, key) paths from comma-separated lists paired in order: none, one, or two (an RSA and an
+    ECDSA certificate, for the cipher suites of OCPP 2.0.1 A00.FR.318/.421)."""
+    names = "[ocpp_gateway] tls_cert_file and tls_key_file"
+    certs, keys = _paths(cert_files), _paths(key_files)
+    if any(not path for path in certs + keys):
+        raise ConfigError(f"{names}: empty path in {cert_files!r} or {key_files!r}")
+    if len(certs) != len(keys):
+        raise ConfigError(f"{names}: one key per certificate, in the same order; got {len(certs)} and {len(keys)}")
+    if len(certs) > 2:
+        raise ConfigError(f"{names}: at most two pairs (one RSA, one ECDSA), got {len(certs)}")
+    return list(zip(certs, keys, strict=True))
+
+
+def _paths(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",")] if text.strip() else []
+
+
 @dataclass(frozen=True)
 class KafkaConfig:
     servers: str = "127.0.0.1:9092"
@@ -120,6 +138,10 @@ class GatewayConfig:
     status_port: int = 9100
     max_connections: int = 20000
     handshake_rate: float = 500.0
+    max_connections_per_address: int = 1000
+    max_handshakes_per_address: int = 64
+    handshake_rate_per_address: float = 50.0
+    send_queue_bytes: int = 8_388_608
     station_message_rate: float = 20.0
     station_message_burst: int = 50
     rate_limit_action: str = _choice("callerror", "callerror", "close")
@@ -143,6 +165,12 @@ class GatewayConfig:
         _check_range("[ocpp_gateway] csms_queue_size", self.csms_queue_size, 0, 100000)
         # A record carries up to two frames (a station answer and the CSMS call it answers) in 4 MiB.
         _check_range("[ocpp_gateway] max_message_size", self.max_message_size, 1024, 2_000_000)
+        _check_range("[ocpp_gateway] max_connections_per_address", self.max_connections_per_address, 0, 1_000_000)
+        _check_range("[ocpp_gateway] max_handshakes_per_address", self.max_handshakes_per_address, 0, 1_000_000)
+        if self.handshake_rate_per_address < 0:
+            raise ConfigError("[ocpp_gateway] handshake_rate_per_address: must be 0 (no limit) or more")
+        if self.send_queue_bytes < self.max_message_size:
+            raise ConfigError("[ocpp_gateway] send_queue_bytes: must be at least max_message_size")
         for name in ("csms_response_timeout", "station_response_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"[ocpp_gateway] {name}: must be positive")
@@ -150,8 +178,8 @@ class GatewayConfig:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"[ocpp_gateway] {name}: must be positive")
         _check_range("[ocpp_gateway] station_message_burst", self.station_message_burst, 1, 1_000_000)
-        listeners = self.listeners
-        if any(profile >= 2 for _, _, profile in listeners) and not (self.tls_cert_file and self.tls_key_file):
+        listeners, tls_cert_pairs = self.listeners, self.tls_cert_pairs
+        if any(profile >= 2 for _, _, profile in listeners) and not tls_cert_pairs:
             raise ConfigError("[ocpp_gateway] tls_cert_file and tls_key_file: needed by a profile 2 or 3 listener")
         if any(profile == 3 for _, _, profile in listeners) and not self.tls_ca_file:
             raise ConfigError("[ocpp_gateway] tls_ca_file: needed by a profile 3 listener")
@@ -168,6 +196,11 @@ class GatewayConfig:
                 raise ConfigError(f"[ocpp_gateway] extra_listeners: expected host:port/profile, got {item!r}")
             result.append((host, int(port), int(profile)))
         return result
+
+    @property
+    def tls_cert_pairs(self) -> list[tuple[str, str]]:
+        """(certificate, key) paths of the TLS listeners: one pair, or an RSA and an ECDSA one."""
+        return tls_pairs(self.tls_cert_file, self.tls_key_file)
 
     @property
     def gateway_id(self) -> str:

@@ -1,4 +1,9 @@
-"""``ocpp-gw credentials``: add, rotate and revoke a station's credentials in the file or the Kafka topic."""
+"""``ocpp-gw credentials``: add, rotate and revoke a station's credentials in the file or the Kafka topic.
+
+Revoking writes a durable revocation marker (not a deletion, which would make the station unknown
+and so welcome where unknown stations are); ``set`` replaces it. Station ids follow the URL's rules,
+so no id can smuggle an extra line into the file.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,8 @@ from .core.credentials import (
     generate_password,
     hash_password,
 )
-from .credential_store import FileCredentials
+from .core.protocol import MAX_STATION_ID_LENGTH, valid_station_id
+from .credential_store import REVOKED, FileCredentials
 from .kafka_clients import check_access, make_producer
 from .kafka_topics import ensure_topics
 
@@ -27,7 +33,7 @@ def add_arguments(commands: argparse._SubParsersAction) -> None:  # type: ignore
         "--password", help=f"{MIN_PASSWORD_LENGTH}-{MAX_PASSWORD_LENGTH} characters (default: generate)"
     )
     setting.add_argument("--profile", type=int, choices=(1, 2, 3), help="the security profile the station must use")
-    revoking = actions.add_parser("revoke", help="remove a station's credentials")
+    revoking = actions.add_parser("revoke", help="mark a station revoked: refused on every listener until set again")
     revoking.add_argument("station_id")
     for parser in (setting, revoking):
         parser.add_argument("--store", choices=("file", "kafka"), help="default: the file if configured, else Kafka")
@@ -35,13 +41,20 @@ def add_arguments(commands: argparse._SubParsersAction) -> None:  # type: ignore
 
 
 async def run(config: Config, args: argparse.Namespace) -> int:
+    if not valid_station_id(args.station_id):
+        print(
+            f"ocpp-gw: invalid station id {args.station_id[:64]!r}: 1-{MAX_STATION_ID_LENGTH} printable characters"
+            " without whitespace, ':', '/' or '#'",
+            file=sys.stderr,
+        )
+        return 2
     gateway = config.ocpp_gateway
     store = args.store or ("file" if gateway.credentials_file else "kafka")
     if store == "file" and not gateway.credentials_file:
         raise ConfigError("[ocpp_gateway] credentials_file: not set, so there is no file to write")
     if store == "kafka" and not gateway.credentials_topic:
         raise ConfigError("[ocpp_gateway] credentials_topic: not set, so there is no topic to write")
-    record: StationCredentials | None = None
+    record = REVOKED
     password = None
     if args.credentials_action == "set":
         password = args.password or generate_password()
@@ -57,8 +70,7 @@ async def run(config: Config, args: argparse.Namespace) -> int:
         producer = make_producer(config.kafka)
         await producer.start()
         try:
-            value = record.encode() if record is not None else None
-            await producer.send_and_wait(gateway.credentials_topic, value, key=args.station_id.encode())
+            await producer.send_and_wait(gateway.credentials_topic, record.encode(), key=args.station_id.encode())
         finally:
             await producer.stop()
     if password is not None and not args.password:

@@ -11,32 +11,24 @@ import asyncio
 import contextlib
 import functools
 import logging
-import re
 import signal
 import time
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, datetime
-from http import HTTPStatus
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
-from websockets import Subprotocol
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
 
 from .cli import bounded
 from .config import Config
 from .consumer_watch import ConsumerWatch, stop_quietly
-from .core.admission import TokenBucket
-from .core.credentials import AuthPolicy, FailureThrottle, authorize, certificate_from_peercert
 from .core.envelope import EnvelopeError, Origin, decode_out_record, frame_record, lifecycle_record
 from .core.frames import Call, load_json
-from .core.protocol import Fault, MessageType, OcppVersion, select_subprotocol, valid_station_id
+from .core.protocol import Fault, MessageType, OcppVersion
 from .core.routing import (
     MAX_HOPS,
     Delivery,
@@ -48,6 +40,7 @@ from .core.routing import (
 )
 from .core.session import (
     Action,
+    CloseStation,
     Notice,
     PendingCall,
     PublishToCsms,
@@ -59,9 +52,10 @@ from .core.session import (
 )
 from .core.validation import PayloadValidator, StrictMode, StrictPolicy
 from .credential_store import CredentialStore, FileCredentials
+from .handshake import Handshake, station_id_from_path
 from .kafka_clients import make_consumer
 from .kafka_topics import ensure_topics
-from .metrics import MESSAGE_TYPES, GatewayMetrics
+from .metrics import MESSAGE_TYPES, GatewayMetrics, close_code_label
 from .publisher import OrderedPublisher, Outgoing, RecoveringProducer
 from .routes import RouteBook
 from .schemas import load_ocpp_schemas
@@ -74,42 +68,30 @@ REPLACE_TIMEOUT = 15.0
 """Seconds a new connection waits for the one it replaces to be wound up."""
 
 SEND_QUEUE_SIZE = 1000
-"""Frames waiting to be written to one station; a station that stops reading is closed beyond it."""
+"""Frames waiting to be written to one station; a station that stops reading is closed beyond it
+(or beyond ``send_queue_bytes``, whichever comes first)."""
 
 
 def correlation_id(origin: Origin, message_id: str) -> str:
     """Follows one call through gateway, Kafka (header ``correlation_id``) and CSMS logs.
 
     Message ids are unique per station and sender (OCPP-J §4.1.4), so station id and message id
-    name a call everywhere without any state.
+    name a call everywhere without any state. The id is the station's choice, so characters that
+    are not printable (CR, LF, ...) are written as escapes: a header or a log line cannot be forged.
     """
+    if not message_id.isprintable():
+        message_id = message_id.encode("unicode_escape").decode("ascii")
     return f"{origin.station_id}/{message_id}"
 
 
-def _message_type(text: str) -> int:
-    """The message type of compact OCPP-J text (``[3,...``) without parsing it."""
+def _metric_message_type(text: str) -> int:
+    """The message type of compact OCPP-J text (``[3,...``), for a metric's label only."""
     head = text[1:3].strip()
     return int(head[0]) if head[:1].isdigit() else 0
 
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-MALFORMED_PERCENT_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
-"""A ``%`` not followed by two hex digits: not a URI (RFC 3986 §2.1), so the request gets 400."""
-
-
-def station_id_from_path(path: str) -> str | None:
-    """The percent-decoded last segment of the request path, if it is a valid station identity."""
-    segment = urlsplit(path).path.rsplit("/", 1)[-1]
-    if MALFORMED_PERCENT_ESCAPE.search(segment):
-        return None
-    try:
-        station_id = unquote(segment, errors="strict")
-    except UnicodeDecodeError:
-        return None
-    return station_id if valid_station_id(station_id) else None
 
 
 LISTEN_BACKLOG = 4096
@@ -127,6 +109,8 @@ class StationConnection:
         self.route = HeldStation(uuid.uuid4().hex)
         self.connected_at = utc_now()
         self.outbox: asyncio.Queue[str] = asyncio.Queue(SEND_QUEUE_SIZE)
+        self.outbox_bytes = 0
+        """Characters of the frames in ``outbox`` (a bound on memory, not on the wire's bytes)."""
         self.timer: asyncio.TimerHandle | None = None
         self.timer_at: float | None = None
         self.closing: asyncio.Task[None] | None = None
@@ -137,7 +121,14 @@ class StationConnection:
     async def _write(self) -> None:
         with contextlib.suppress(ConnectionClosed):
             while True:
-                await self.websocket.send(await self.outbox.get())
+                text = await self.outbox.get()
+                self.outbox_bytes -= len(text)
+                await self.websocket.send(text)
+
+    def close(self, code: int, reason: str) -> None:
+        """Close the socket once, from synchronous code."""
+        if self.closing is None:
+            self.closing = asyncio.create_task(self.websocket.close(code, reason))
 
 
 class _Assignment(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -165,6 +156,10 @@ class Gateway:
             csms_response_timeout=self.gw.csms_response_timeout,
             station_response_timeout=self.gw.station_response_timeout,
             csms_queue_size=self.gw.csms_queue_size,
+            message_rate=self.gw.station_message_rate,
+            message_burst=self.gw.station_message_burst,
+            close_when_limited=self.gw.rate_limit_action == "close",
+            max_frame_size=self.gw.max_message_size,
         )
         self.validator = self._strict_mode()
         self.connections: dict[str, StationConnection] = {}
@@ -175,9 +170,8 @@ class Gateway:
             FileCredentials(self.gw.credentials_file) if self.gw.credentials_file else None,
             config.kafka,
             self.gw.credentials_topic,
+            on_change=self._credentials_changed,
         )
-        self.policy = AuthPolicy(self.gw.allow_unknown_stations, self.gw.username_must_match, self.gw.operator_name)
-        self.throttle = FailureThrottle()
         needs_tls = any(profile >= 2 for _, _, profile in self.gw.listeners)
         self.tls = TlsContexts(self.gw.tls_cert_file, self.gw.tls_key_file, self.gw.tls_ca_file) if needs_tls else None
         self.failed = False
@@ -192,7 +186,14 @@ class Gateway:
             config.kafka.unsent_max_records,
             config.kafka.unsent_max_bytes,
         )
-        self.handshakes = TokenBucket(self.gw.handshake_rate, max(1.0, self.gw.handshake_rate), self.loop.time())
+        self.handshake = Handshake(
+            self.gw,
+            self.credentials,
+            self.metrics,
+            lambda: bool(self.partitions) and not self.draining,
+            lambda: len(self.connections),
+            self.loop.time,
+        )
         self.last_offsets: dict[int, int] = {}
         self.consumer = self._new_consumer()
         self.consuming: asyncio.Task[None] | None = None
@@ -342,7 +343,7 @@ class Gateway:
         for connection in list(self.connections.values()):
             if self.loop.time() >= deadline:
                 break
-            connection.closing = asyncio.create_task(connection.websocket.close(1012, "gateway restarting; reconnect"))
+            connection.close(1012, "gateway restarting; reconnect")
             await asyncio.sleep(1 / self.gw.drain_rate)
         finishing = [c.finished.wait() for c in list(self.connections.values())]
         if finishing:
@@ -373,18 +374,28 @@ class Gateway:
     def _listen(self, host: str, port: int, profile: int) -> Any:
         if profile == 0:
             log.warning(
-                "SECURITY PROFILE 0: stations on this listener are not authenticated; for development only",
+                "SECURITY PROFILE 0: stations on this listener are not authenticated; for development only."
+                " Stations any credential store knows are refused here",
                 extra={"host": host, "port": port},
             )
+        if profile == 3 and not self.gw.operator_name:
+            log.warning(
+                "[ocpp_gateway] operator_name is not set: the organization (O) of station certificates is not"
+                " checked on this profile 3 listener (OCPP 2.0.1 part 2 A00.FR.404 asks for the check)",
+                extra={"host": host, "port": port},
+            )
+        tls = self.tls.for_profile(profile) if self.tls is not None else None
         return serve(
             self._handle,
             host,
             port,
             compression="deflate" if self.gw.compression else None,
             open_timeout=self.gw.handshake_timeout,
-            ssl=self.tls.for_profile(profile) if self.tls is not None else None,
-            select_subprotocol=self._select_subprotocol,
-            process_request=functools.partial(self._check_request, profile),
+            ssl=tls,
+            ssl_handshake_timeout=self.gw.handshake_timeout if tls is not None else None,
+            select_subprotocol=self.handshake.select_subprotocol,
+            process_request=functools.partial(self.handshake.check_request, profile),
+            create_connection=self.handshake.connection_class,
             max_size=self.gw.max_message_size,
             ping_interval=self.gw.ping_interval,
             ping_timeout=self.gw.ping_timeout,
@@ -406,55 +417,8 @@ class Gateway:
 
     # The WebSocket side.
 
-    async def _check_request(self, profile: int, connection: ServerConnection, request: Request) -> Response | None:
-        busy = None
-        if not self.partitions or self.draining:
-            busy = "not_ready"
-        elif len(self.connections) >= self.gw.max_connections:
-            busy = "max_connections"
-        elif not self.handshakes.take(self.loop.time()):
-            busy = "handshake_rate"
-        if busy is not None:
-            self.metrics.refused.labels(busy).inc()
-            response = connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "Service unavailable, retry later.\n")
-            response.headers["Retry-After"] = "1" if busy == "handshake_rate" else "5"
-            return response
-        station_id = station_id_from_path(request.path)
-        if station_id is None:
-            self.metrics.refused.labels("bad_station_id").inc()
-            log.warning("refused: invalid station id in path", extra={"path": request.path[:200]})
-            return connection.respond(HTTPStatus.BAD_REQUEST, "The last path segment must be a station id.\n")
-        address = str(connection.remote_address[0])
-        peercert = connection.transport.get_extra_info("peercert") if profile == 3 else None
-        refusal = authorize(
-            profile,
-            station_id,
-            self.credentials.get(station_id),
-            self.policy,
-            request.headers.get("Authorization"),
-            certificate_from_peercert(peercert),
-            self.gw.cert_identity,
-        )
-        if refusal is None:
-            self.throttle.succeeded(address)
-            return None
-        await asyncio.sleep(self.throttle.delay(address, self.loop.time()))
-        self.throttle.failed(address, self.loop.time())
-        self.metrics.refused.labels(f"auth_{refusal.status}").inc()
-        log.warning(
-            "refused: authentication",
-            extra={"station_id": station_id, "remote_address": address, "reason": refusal.reason, "profile": profile},
-        )
-        response = connection.respond(HTTPStatus(refusal.status), f"{HTTPStatus(refusal.status).phrase}\n")
-        if refusal.status == 401:
-            response.headers["WWW-Authenticate"] = 'Basic realm="OCPP", charset="UTF-8"'
-        return response
-
-    def _select_subprotocol(self, connection: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
-        version = select_subprotocol(list(offered), self.versions)
-        return Subprotocol(version.value) if version else None
-
     async def _handle(self, websocket: ServerConnection) -> None:
+        self.handshake.opened(websocket)
         station_id = station_id_from_path(websocket.request.path if websocket.request else "")
         assert station_id is not None
         host, port = websocket.remote_address[:2]
@@ -479,7 +443,6 @@ class Gateway:
         self.connections[station_id] = connection
         self.metrics.opened.labels(version.value).inc()
         self.metrics.connected.labels(version.value).inc()
-        bucket = TokenBucket(self.gw.station_message_rate, self.gw.station_message_burst, self.loop.time())
         try:
             if previous is not None:
                 log.warning("replacing the existing connection of the station", extra=context)
@@ -489,21 +452,13 @@ class Gateway:
             self._publish_lifecycle(origin, "connected", remote_address=remote)
             self._publish_route(connection)
             log.info("station connected", extra={**context, "protocol": version.value})
+            session = connection.session
             async for message in websocket:
                 now = self.loop.time()
-                answer = isinstance(message, str) and _message_type(message) in (3, 4, 5)
-                if not answer and not bucket.take(now):
-                    if self.gw.rate_limit_action == "close":
-                        self.metrics.events.labels("station_rate_limited").inc()
-                        await websocket.close(1008, "message rate limit exceeded")
-                        break
-                    if isinstance(message, str):
-                        self._apply(connection, connection.session.station_rate_limited(message))
-                    continue
                 if isinstance(message, str):
-                    self._apply(connection, connection.session.station_text(message, now))
+                    self._apply(connection, session.station_text(message, now))
                 else:
-                    self._apply(connection, connection.session.station_binary())
+                    self._apply(connection, session.station_binary(now))
         except ConnectionClosed:
             pass
         finally:
@@ -526,7 +481,7 @@ class Gateway:
         closing = websocket.protocol.close_rcvd or websocket.protocol.close_sent
         code, reason = (closing.code, closing.reason) if closing is not None else (1006, "")
         self.metrics.connected.labels(connection.origin.version.value).dec()
-        self.metrics.closed.labels(str(code)).inc()
+        self.metrics.closed.labels(close_code_label(code)).inc()
         self._publish_lifecycle(connection.origin, "disconnected", close_code=code, close_reason=reason)
         if not connection.route.superseded:
             self._publish_route_tombstone(connection)
@@ -540,6 +495,8 @@ class Gateway:
                 self._send(connection, action)
             elif isinstance(action, PublishToCsms):
                 self._publish_frame(connection.origin, action)
+            elif isinstance(action, CloseStation):
+                connection.close(action.code, action.reason)
             else:
                 self._notice(connection.origin, action)
         self._arm_timer(connection)
@@ -549,17 +506,19 @@ class Gateway:
         if action.generated:
             self.metrics.callerrors.labels(load_json(text)[2]).inc()
         else:
-            self.metrics.frames.labels("csms_to_station", MESSAGE_TYPES.get(_message_type(text), "?")).inc()
-        try:
+            self.metrics.frames.labels("csms_to_station", MESSAGE_TYPES.get(_metric_message_type(text), "?")).inc()
+        if connection.closing is not None:
+            return
+        if connection.outbox_bytes + len(text) <= self.gw.send_queue_bytes and not connection.outbox.full():
             connection.outbox.put_nowait(text)
-        except asyncio.QueueFull:
-            if connection.closing is None:
-                self.metrics.events.labels("send_queue_full").inc()
-                log.warning(
-                    "station send queue full (it does not read, or floods calls); closing",
-                    extra={"station_id": connection.origin.station_id},
-                )
-                connection.closing = asyncio.create_task(connection.websocket.close(1008, "send queue full"))
+            connection.outbox_bytes += len(text)
+            return
+        self.metrics.events.labels("send_queue_full").inc()
+        log.warning(
+            "station send queue full (it does not read, or floods calls); closing",
+            extra={"station_id": connection.origin.station_id, "queued_bytes": connection.outbox_bytes},
+        )
+        connection.close(1008, "send queue full")
 
     def _publish_frame(self, origin: Origin, action: PublishToCsms) -> None:
         request = action.request
@@ -670,9 +629,7 @@ class Gateway:
                 "station connected to another gateway; closing the stale connection here",
                 extra={"station_id": station_id, "other_gateway": route.gateway_id if route else None},
             )
-            connection.closing = asyncio.create_task(
-                connection.websocket.close(1000, "replaced by a newer connection on another gateway")
-            )
+            connection.close(1000, "replaced by a newer connection on another gateway")
         elif verdict is RouteVerdict.REPUBLISH:
             self.metrics.events.labels("route_republished").inc()
             self._publish_route(connection)
@@ -685,9 +642,7 @@ class Gateway:
         self.assigned.set()
         if not partitions:
             for connection in list(self.connections.values()):
-                connection.closing = asyncio.create_task(
-                    connection.websocket.close(1012, "gateway lost its partitions; reconnect")
-                )
+                connection.close(1012, "gateway lost its partitions; reconnect")
             log.error(
                 "this gateway owns no messages_out partition and refuses stations: are there more gateway "
                 "instances than partitions of the topic? Add partitions or remove instances",
@@ -716,16 +671,28 @@ class Gateway:
         self.metrics.events.labels(notice.event).inc()
         if notice.event in ("station_call_timeout", "csms_call_timeout"):
             self.metrics.timeouts.labels(notice.event.removesuffix("_timeout")).inc()
-        log.warning(
-            notice.event.replace("_", " "),
-            extra={
-                "station_id": origin.station_id,
-                "gateway_id": self.gateway_id,
-                "message_id": notice.message_id,
-                "correlation_id": correlation_id(origin, notice.message_id),
-                "detail": notice.detail,
-            },
-        )
+        if notice.quiet:
+            return
+        extra: dict[str, object] = {
+            "station_id": origin.station_id,
+            "gateway_id": self.gateway_id,
+            "message_id": notice.message_id,
+            "correlation_id": correlation_id(origin, notice.message_id),
+            "detail": notice.detail,
+        }
+        if notice.suppressed:
+            extra["suppressed"] = notice.suppressed
+        log.warning(notice.event.replace("_", " "), extra=extra)
+
+    def _credentials_changed(self, station_id: str) -> None:
+        """A station's credentials were revoked or changed: its connection here ends now, and it must
+        connect again with what the stores say now."""
+        connection = self.connections.get(station_id)
+        if connection is None or connection.closing is not None:
+            return
+        self.metrics.events.labels("credentials_changed_closed").inc()
+        log.warning("station credentials changed; closing its connection", extra={"station_id": station_id})
+        connection.close(1008, "credentials changed")
 
     def _arm_timer(self, connection: StationConnection) -> None:
         deadline = connection.session.next_deadline

@@ -24,8 +24,14 @@ class TextFormatter(logging.Formatter):
         line = super().format(record)
         extras = {k: v for k, v in record.__dict__.items() if k not in _STANDARD_ATTRIBUTES}
         if extras:
-            line += " " + " ".join(f"{key}={value}" for key, value in extras.items())
+            line += " " + " ".join(f"{key}={_printable(str(value))}" for key, value in extras.items())
         return line
+
+
+def _printable(text: str) -> str:
+    """``text`` with CR, LF and other unprintable characters escaped: values often come from stations
+    (message ids, close reasons), and one must not be able to write a line of its own."""
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
 
 
 class RepeatFilter(logging.Filter):

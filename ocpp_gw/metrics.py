@@ -6,6 +6,21 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 MESSAGE_TYPES = {2: "CALL", 3: "CALLRESULT", 4: "CALLERROR", 5: "CALLRESULTERROR", 6: "SEND"}
 
+CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 1015})
+"""The close codes RFC 6455 §7.4.1 and the IANA registry define; each gets its own label."""
+
+
+def close_code_label(code: int) -> str:
+    """A fixed set of labels for close codes: a station chooses codes 3000-4999 freely, and each
+    would otherwise be a new metric series."""
+    if code in CLOSE_CODES:
+        return str(code)
+    if 3000 <= code <= 3999:
+        return "3xxx"
+    if 4000 <= code <= 4999:
+        return "4xxx"
+    return "other"
+
 
 class GatewayMetrics:
     def __init__(self) -> None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 
 from ocpp_gw.core.credentials import (
@@ -19,7 +22,8 @@ from ocpp_gw.core.credentials import (
     parse_basic,
     verify_password,
 )
-from ocpp_gw.credential_store import FileCredentials
+from ocpp_gw.core.protocol import valid_station_id
+from ocpp_gw.credential_store import FileCredentials, read_credentials_file
 
 PASSWORD = "s3cret-s3cret-s3cret"
 RECORD = StationCredentials(hash_password(PASSWORD))
@@ -136,3 +140,120 @@ def test_revoked_stations_are_refused_even_when_unknown_stations_are_allowed() -
 def test_a_station_pinned_to_a_profile_is_refused_on_a_profile_0_listener() -> None:
     refusal = authorize(0, "CP_1", StationCredentials(None, profile=3), STRICT)
     assert refusal is not None and refusal.status == 403
+
+
+# Attacks seen in the field: each test below failed before its fix.
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        StationCredentials(hash_password(PASSWORD)),
+        StationCredentials(None),
+        StationCredentials(hash_password(PASSWORD), profile=1),
+    ],
+)
+def test_a_station_with_any_credentials_is_refused_on_a_profile_0_listener(record: StationCredentials) -> None:
+    for policy in (STRICT, AuthPolicy(allow_unknown_stations=True)):
+        refusal = authorize(0, "CP_1", record, policy)
+        assert refusal is not None and refusal.status == 403 and "profile 0" in refusal.reason
+    assert authorize(0, "CP_UNKNOWN", None, STRICT) is None
+
+
+def test_revocation_is_a_durable_record_in_the_topic() -> None:
+    revoked = StationCredentials(None, revoked=True)
+    assert orjson.loads(revoked.encode()) == {"revoked": True}
+    assert StationCredentials.decode(revoked.encode()) == revoked
+    assert StationCredentials.decode(b'{"revoked": false, "password_hash": null}') == StationCredentials(None)
+    with pytest.raises(ValueError):
+        StationCredentials.decode(b'{"revoked": "yes"}')
+
+
+def test_revocation_is_a_durable_line_in_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "credentials"
+    FileCredentials(path).write("CP_1", RECORD)
+    FileCredentials(path).write("CP_1", StationCredentials(None, revoked=True))
+    assert "CP_1 revoked" in path.read_text().splitlines()
+    assert read_credentials_file(path)["CP_1"] == StationCredentials(None, revoked=True)
+    assert FileCredentials(path).get("CP_1") == StationCredentials(None, revoked=True)
+    FileCredentials(path).write("CP_1", RECORD)
+    assert FileCredentials(path).get("CP_1") == RECORD
+    path.write_text("CP_1 revoked 2\n")
+    with pytest.raises(ValueError):
+        read_credentials_file(path)
+
+
+@pytest.mark.parametrize(
+    "station_id", ["a b", "a\tb", "a\nb", "a\rb", "a\x0bb", "a\x1cb", "a\x85b", "a\u00a0b", "a\u2028b", "a#b", "#"]
+)
+def test_station_ids_have_no_whitespace_or_comment_character(station_id: str, tmp_path: Path) -> None:
+    assert not valid_station_id(station_id)
+    with pytest.raises(ValueError):
+        FileCredentials(tmp_path / "credentials").write(station_id, RECORD)
+    assert not (tmp_path / "credentials").exists()
+
+
+def test_station_id_rules_kept() -> None:
+    for station_id in ("CP_1", "RDAM|123", "a*-_=+|@.", "a" * 48, "é"):
+        assert valid_station_id(station_id)
+    for station_id in ("", "a" * 49, "a:b", "a/b", "a\x00b"):
+        assert not valid_station_id(station_id)
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        ((("commonName", "CP_1"),), (("commonName", "CP_2"),), (("organizationName", "Op"),)),
+        ((("commonName", "CP_2"), ("commonName", "CP_1")), (("organizationName", "Op"),)),
+        ((("commonName", "CP_1"),), (("organizationName", "Op"),), (("organizationName", "Other"),)),
+    ],
+)
+def test_certificates_with_two_common_names_or_organizations_are_refused(subject: Any) -> None:
+    certificate = certificate_from_peercert({"subject": subject, "subjectAltName": (("DNS", "CP_1"),)})
+    record = StationCredentials(None, profile=3)
+    for station_id in ("CP_1", "CP_2"):
+        for identity in ("cn", "san"):
+            for policy in (STRICT, AuthPolicy(operator_name="Op")):
+                refusal = authorize(3, station_id, record, policy, certificate=certificate, cert_identity=identity)
+                assert refusal is not None and refusal.status == 403
+
+
+KEY = bytes.fromhex("0001020304050607FFFFFFCCCCCCCCCCCCCCCCCC")
+COLON_KEY = b":\x00\xff" + bytes(range(1, 18))
+
+
+def raw_basic(user: str, password: bytes) -> str:
+    return "Basic " + base64.b64encode(user.encode() + b":" + password).decode()
+
+
+@pytest.mark.parametrize("key", [KEY, COLON_KEY, b"A" * 20], ids=["ff", "colon", "ascii"])
+@pytest.mark.parametrize("stored", [str.upper, str.lower])
+def test_ocpp16_binary_authorization_key(key: bytes, stored: Callable[[str], str]) -> None:
+    assert len(key) == 20
+    record = StationCredentials(hash_password(stored(key.hex())))
+    for profile in (1, 2):
+        assert authorize(profile, "AL1000", record, STRICT, raw_basic("AL1000", key), binary_key=True) is None
+        # The text form of the key still works, with or without binary keys.
+        for text in (key.hex().upper(), key.hex().lower()):
+            if text == stored(text):
+                assert authorize(profile, "AL1000", record, STRICT, basic("AL1000", text)) is None
+                assert authorize(profile, "AL1000", record, STRICT, basic("AL1000", text), binary_key=True) is None
+        wrong = bytes([key[0] ^ 1]) + key[1:]
+        refusal = authorize(profile, "AL1000", record, STRICT, raw_basic("AL1000", wrong), binary_key=True)
+        assert refusal is not None and refusal.status == 401
+        refusal = authorize(profile, "AL1000", record, STRICT, raw_basic("AL1000", key[:19]), binary_key=True)
+        assert refusal is not None and refusal.status == 401
+        refusal = authorize(profile, "AL1000", record, STRICT, raw_basic("AL1000", key), binary_key=False)
+        assert refusal is not None and refusal.status == 401
+        refusal = authorize(profile, "AL1000", record, STRICT, raw_basic("AL1001", key), binary_key=True)
+        assert refusal is not None and refusal.status == 401
+
+
+def test_text_passwords_do_not_match_a_hex_form_without_binary_keys() -> None:
+    record = StationCredentials(hash_password(KEY.hex()))
+    refusal = authorize(1, "AL1000", record, STRICT, raw_basic("AL1000", KEY))
+    assert refusal is not None and refusal.status == 401
+    text_record = StationCredentials(hash_password("é-password-0123456789"))
+    for binary_key in (False, True):
+        header = basic("CP_1", "é-password-0123456789")
+        assert authorize(1, "CP_1", text_record, STRICT, header, binary_key=binary_key) is None

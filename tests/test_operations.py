@@ -8,7 +8,8 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter
 
 from ocpp_gw.core.admission import TokenBucket
-from ocpp_gw.gateway import _message_type, station_id_from_path
+from ocpp_gw.gateway import _metric_message_type
+from ocpp_gw.handshake import station_id_from_path
 from ocpp_gw.metrics import GatewayMetrics
 from ocpp_gw.status import StatusServer
 
@@ -22,7 +23,11 @@ def test_token_bucket_allows_the_burst_then_the_rate() -> None:
 
 
 def test_message_type_is_read_from_compact_text() -> None:
-    assert _message_type('[3,"a",{}]') == 3 and _message_type('[ 4, "a"]') == 4 and _message_type("x") == 0
+    assert (
+        _metric_message_type('[3,"a",{}]') == 3
+        and _metric_message_type('[ 4, "a"]') == 4
+        and _metric_message_type("x") == 0
+    )
 
 
 def test_gateway_metric_names_follow_prometheus_conventions() -> None:
@@ -64,7 +69,7 @@ def test_status_endpoints() -> None:
     ("path", "station_id"),
     [
         ("/ocpp/CP_1", "CP_1"),
-        ("/ocpp/CP%201", "CP 1"),
+        ("/ocpp/CP%201", None),
         ("/ocpp/CP%zz", None),
         ("/ocpp/CP%2", None),
         ("/ocpp/CP%", None),

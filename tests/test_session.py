@@ -182,7 +182,7 @@ def test_bad_frames_are_answered_and_never_published() -> None:
     s = session(OcppVersion.V16)
     actions = s.station_text("nope", now=0)
     assert published(actions) == [] and [f[:3] for f in sent(actions)] == [[4, "-1", "FormationViolation"]]
-    assert [f[:3] for f in sent(s.station_binary())] == [[4, "-1", "FormationViolation"]]
+    assert [f[:3] for f in sent(s.station_binary(0))] == [[4, "-1", "FormationViolation"]]
 
 
 def test_a_malformed_csms_answer_fails_the_station_call_at_once() -> None:

@@ -27,14 +27,20 @@ def kafka_config(kafka: Kafka, **topics: str) -> KafkaConfig:
 
 
 def read_until(
-    servers: Kafka, topic: str, key: str, done: Callable[[list[Record]], bool], timeout: float = 20.0
+    servers: Kafka,
+    topic: str,
+    key: str,
+    done: Callable[[list[Record]], bool],
+    timeout: float = 20.0,
+    headers: bool = False,
 ) -> list[Record]:
-    """Every record of ``topic`` with ``key`` from the beginning, read until ``done`` holds."""
-    return asyncio.run(_read_until(servers, topic, key, done, timeout))
+    """Every record of ``topic`` with ``key`` from the beginning, read until ``done`` holds; with
+    ``headers``, each record's Kafka headers are under ``"_headers"`` (name to bytes)."""
+    return asyncio.run(_read_until(servers, topic, key, done, timeout, headers))
 
 
 async def _read_until(
-    servers: Kafka, topic: str, key: str, done: Callable[[list[Record]], bool], timeout: float
+    servers: Kafka, topic: str, key: str, done: Callable[[list[Record]], bool], timeout: float, headers: bool
 ) -> list[Record]:
     consumer = make_consumer(kafka_config(servers), topic, auto_offset_reset="earliest")
     await consumer.start()
@@ -46,7 +52,9 @@ async def _read_until(
                 raise AssertionError(f"timed out reading {topic} for {key}; got {found}")
             batches = await consumer.getmany(timeout_ms=200)
             for records in batches.values():
-                found += [json.loads(r.value) for r in records if r.key == key.encode()]
+                for r in records:
+                    if r.key == key.encode():
+                        found.append(json.loads(r.value) | ({"_headers": dict(r.headers)} if headers else {}))
     finally:
         await consumer.stop()
     return found
@@ -135,5 +143,25 @@ async def _publish_to_partition(servers: Kafka, topic: str, partition: int, key:
     await producer.start()
     try:
         await producer.send_and_wait(topic, json.dumps(value).encode(), key=key.encode(), partition=partition)
+    finally:
+        await producer.stop()
+
+
+def publish_many_to_partition(
+    servers: Kafka, topic: str, partition: int, key: str, values: list[dict[str, Any]]
+) -> None:
+    """Publish ``values`` in order with one producer (a CSMS sending a burst)."""
+    asyncio.run(_publish_many_to_partition(servers, topic, partition, key, values))
+
+
+async def _publish_many_to_partition(
+    servers: Kafka, topic: str, partition: int, key: str, values: list[dict[str, Any]]
+) -> None:
+    producer = make_producer(kafka_config(servers))
+    await producer.start()
+    try:
+        for value in values:
+            await producer.send(topic, json.dumps(value).encode(), key=key.encode(), partition=partition)
+        await producer.flush()
     finally:
         await producer.stop()

@@ -8,10 +8,11 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-Issuer = tuple[ec.EllipticCurvePrivateKey, x509.Certificate]
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+Issuer = tuple[PrivateKey, x509.Certificate]
 
 
 def _name(common_name: str, organization: str | None = None) -> x509.Name:
@@ -21,7 +22,7 @@ def _name(common_name: str, organization: str | None = None) -> x509.Name:
     return x509.Name(parts)
 
 
-def _write(directory: Path, stem: str, key: ec.EllipticCurvePrivateKey, cert: x509.Certificate) -> None:
+def _write(directory: Path, stem: str, key: PrivateKey, cert: x509.Certificate) -> None:
     (directory / f"{stem}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     (directory / f"{stem}.key").write_bytes(
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
@@ -54,8 +55,14 @@ def make_cert(
     organization: str | None = None,
     server: bool = False,
     expired: bool = False,
+    key_type: str = "ec",
 ) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
+    """A certificate signed by ``issuer``, with a P-256 key, or a 2048-bit RSA key when ``key_type`` is "rsa"."""
+    key: PrivateKey = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        if key_type == "rsa"
+        else ec.generate_private_key(ec.SECP256R1())
+    )
     now = datetime.datetime.now(datetime.UTC)
     start, end = (
         (now - datetime.timedelta(days=10), now - datetime.timedelta(days=1))
@@ -92,4 +99,13 @@ def make_pki(directory: Path) -> Path:
     make_cert(directory, "client-untrusted", rogue, "CP_TLS3", "Test Operator")
     make_cert(directory, "client-expired", ca, "CP_TLS3", "Test Operator", expired=True)
     make_cert(directory, "client-mismatch", ca, "CP_OTHER", "Test Operator")
+    return directory
+
+
+def make_server_pki(directory: Path) -> Path:
+    """A CA ("ca") and two server certificates for localhost it signs: "server-rsa" and "server-ecdsa"."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca = make_ca(directory, "ca", "OCPP Test CA")
+    make_cert(directory, "server-rsa", ca, "localhost", server=True, key_type="rsa")
+    make_cert(directory, "server-ecdsa", ca, "localhost", server=True)
     return directory

@@ -1,8 +1,12 @@
 """Station authentication for security profiles 1-3 (OCPP 2.0.1 part 2, A00-A02): pure decisions.
 
 Profile 1 is HTTP Basic over ws, 2 is Basic over TLS, 3 is TLS with a client certificate; 0 means
-no security (development only). A station's stored record holds a salted password hash and,
-optionally, the profile it must use.
+no security (development only), and only for stations no store knows: one profile per station
+(A00.FR.001/002), so a station with any record cannot skip its credentials. A station's stored
+record holds a salted password hash and, optionally, the profile it must use; or it is a
+revocation marker, refused everywhere. An OCPP 1.6 station may send its 20-byte AuthorizationKey
+as raw bytes (OCPP-J 1.6 §6.2.2), which match a stored password equal to the key's 40 hex
+characters (the form a CSMS configures, errata §3.12).
 
 Why salted SHA-256 and not a slow password hash: station passwords are 16-40 random characters
 (OCPP's BasicAuthPassword / AuthorizationKey), so even 16 characters from the 94 printable ones
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -27,6 +32,8 @@ import orjson
 SCHEME = "sha256"
 MIN_PASSWORD_LENGTH = 16
 MAX_PASSWORD_LENGTH = 40
+BINARY_KEY_LENGTH = 20
+"""OCPP-J 1.6 §6.2.2: the AuthorizationKey a 1.6 station sends is 20 raw bytes."""
 
 
 def hash_password(password: str, salt: bytes | None = None) -> str:
@@ -61,9 +68,11 @@ class StationCredentials:
     password_hash: str | None
     profile: int | None = None
     revoked: bool = False
-    """A tombstone in the credentials topic: refused whatever the policy allows."""
+    """A revocation marker (or a tombstone still in the topic): refused whatever the policy allows."""
 
     def encode(self) -> bytes:
+        if self.revoked:
+            return orjson.dumps({"revoked": True})
         document: dict[str, Any] = {"password_hash": self.password_hash}
         if self.profile is not None:
             document["profile"] = self.profile
@@ -75,8 +84,13 @@ class StationCredentials:
             document = orjson.loads(value)
             password_hash = document.get("password_hash")
             profile = document.get("profile")
+            revoked = document.get("revoked", False)
         except (orjson.JSONDecodeError, AttributeError) as error:
             raise ValueError(f"not a credentials record: {error}") from error
+        if not isinstance(revoked, bool):
+            raise ValueError("revoked must be true or false")
+        if revoked:
+            return cls(None, revoked=True)
         if password_hash is not None and not isinstance(password_hash, str):
             raise ValueError("password_hash must be a string")
         if profile is not None and profile not in (0, 1, 2, 3):
@@ -84,19 +98,49 @@ class StationCredentials:
         return cls(password_hash, profile)
 
 
-def parse_basic(header: str | None) -> tuple[str, str] | None:
-    """(username, password) from an ``Authorization: Basic ...`` header, or None."""
+def parse_basic_raw(header: str | None) -> tuple[str, bytes] | None:
+    """(username, password bytes) from an ``Authorization: Basic ...`` header, or None.
+
+    The username (a station id, which has no ':') must be UTF-8; the password is whatever follows
+    the first ':', any bytes (a 1.6 station's binary key may hold ':', NUL or 0xFF)."""
     if not header:
         return None
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "basic" or not token:
         return None
     try:
-        decoded = base64.b64decode(token.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+        decoded = base64.b64decode(token.strip(), validate=True)
+    except binascii.Error:
         return None
-    username, sep, password = decoded.partition(":")
-    return (username, password) if sep else None
+    username, sep, password = decoded.partition(b":")
+    if not sep:
+        return None
+    try:
+        return username.decode(), password
+    except UnicodeDecodeError:
+        return None
+
+
+def parse_basic(header: str | None) -> tuple[str, str] | None:
+    """(username, password) from an ``Authorization: Basic ...`` header when both are UTF-8, or None."""
+    credentials = parse_basic_raw(header)
+    if credentials is None:
+        return None
+    username, password = credentials
+    try:
+        return username, password.decode()
+    except UnicodeDecodeError:
+        return None
+
+
+def _password_forms(password: bytes, binary_key: bool) -> list[str]:
+    """The stored passwords ``password`` may stand for: its UTF-8 text and, for a 20-byte binary key, its hex."""
+    forms = []
+    with contextlib.suppress(UnicodeDecodeError):
+        forms.append(password.decode())
+    if binary_key and len(password) == BINARY_KEY_LENGTH:
+        forms += [password.hex().upper(), password.hex()]
+    return forms
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +167,8 @@ class ClientCertificate:
     common_name: str | None
     organization: str | None
     san_names: tuple[str, ...]
+    ambiguous_subject: bool = False
+    """The subject has more than one CN or more than one O: which one the CA checked is unknowable, so refused."""
 
 
 def authorize(
@@ -133,16 +179,20 @@ def authorize(
     authorization: str | None = None,
     certificate: ClientCertificate | None = None,
     cert_identity: str = "cn",
+    *,
+    binary_key: bool = False,
 ) -> Refusal | None:
     """None when the station may connect on a listener of ``profile``; otherwise the refusal.
 
     TLS itself has already refused untrusted and expired certificates on a profile 3 listener.
+    ``binary_key`` (an OCPP 1.6 station): a 20-byte Basic password also matches a stored password
+    equal to its hex form, upper or lower case.
     """
     if record is not None and record.revoked:
         return Refusal(401, "credentials revoked")
     if profile == 0:
-        if record is not None and record.profile:
-            return Refusal(403, f"station must use security profile {record.profile}")
+        if record is not None:
+            return Refusal(403, "station has credentials; profile 0 not allowed")
         return None
     if record is None and not policy.allow_unknown_stations:
         return Refusal(404, "unknown station")
@@ -150,15 +200,16 @@ def authorize(
         return Refusal(403, f"station must use security profile {record.profile}")
     if profile == 3:
         return _check_certificate(station_id, certificate, policy, cert_identity)
-    credentials = parse_basic(authorization)
-    if credentials is None:
+    credentials = parse_basic_raw(authorization)
+    passwords = _password_forms(credentials[1], binary_key) if credentials is not None else []
+    if credentials is None or not passwords:
         return Refusal(401, "no basic credentials")
-    username, password = credentials
-    if policy.username_must_match and username != station_id:
+    if policy.username_must_match and credentials[0] != station_id:
         return Refusal(401, "username does not match the station id")
     if record is None:
         return None
-    if record.password_hash is None or not verify_password(record.password_hash, password):
+    stored = record.password_hash
+    if stored is None or not any([verify_password(stored, password) for password in passwords]):
         return Refusal(401, "wrong password")
     return None
 
@@ -168,6 +219,8 @@ def _check_certificate(
 ) -> Refusal | None:
     if certificate is None:
         return Refusal(401, "no client certificate")
+    if certificate.ambiguous_subject:
+        return Refusal(403, "certificate subject has more than one CN or O")
     names = certificate.san_names if cert_identity == "san" else (certificate.common_name or "",)
     if station_id not in names:
         return Refusal(403, f"certificate {cert_identity} does not match the station id")
@@ -177,12 +230,22 @@ def _check_certificate(
 
 
 def certificate_from_peercert(peercert: dict[str, Any] | None) -> ClientCertificate | None:
-    """Read the subject CN and O and the DNS/URI SAN entries from ``ssl``'s ``getpeercert()``."""
+    """Read the subject CN and O and the DNS/URI SAN entries from ``ssl``'s ``getpeercert()``.
+
+    A subject with two CNs (or two Os) is marked ambiguous: a CA usually checks the first, and a
+    reader that takes another one could be fooled."""
     if not peercert:
         return None
-    subject = {key: value for rdn in peercert.get("subject", ()) for key, value in rdn}
+    subject = [(key, value) for rdn in peercert.get("subject", ()) for key, value in rdn]
+    names = [value for key, value in subject if key == "commonName"]
+    organizations = [value for key, value in subject if key == "organizationName"]
     sans = tuple(value for kind, value in peercert.get("subjectAltName", ()) if kind in ("DNS", "URI"))
-    return ClientCertificate(subject.get("commonName"), subject.get("organizationName"), sans)
+    return ClientCertificate(
+        names[0] if names else None,
+        organizations[0] if organizations else None,
+        sans,
+        ambiguous_subject=len(names) > 1 or len(organizations) > 1,
+    )
 
 
 class FailureThrottle:

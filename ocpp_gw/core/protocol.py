@@ -57,6 +57,8 @@ class Fault(enum.Enum):
     """The receiver failed while processing the action."""
     RATE_LIMITED = "rate_limited"
     """The station sends faster than the gateway's per-station limit."""
+    TOO_LARGE = "too_large"
+    """The frame is larger than the receiver accepts."""
 
 
 _V16_CODES = {
@@ -70,6 +72,7 @@ _V16_CODES = {
     Fault.NOT_IMPLEMENTED: "NotImplemented",
     Fault.INTERNAL: "InternalError",
     Fault.RATE_LIMITED: "GenericError",
+    Fault.TOO_LARGE: "GenericError",
 }
 
 _V2_CODES = {
@@ -83,6 +86,7 @@ _V2_CODES = {
     Fault.NOT_IMPLEMENTED: "NotImplemented",
     Fault.INTERNAL: "InternalError",
     Fault.RATE_LIMITED: "GenericError",
+    Fault.TOO_LARGE: "GenericError",
 }
 
 
@@ -129,10 +133,17 @@ def select_subprotocol(offered: list[str], supported: tuple[OcppVersion, ...]) -
 
 
 def valid_station_id(station_id: str) -> bool:
-    """True when ``station_id`` can be a charging station identity (2.1 §3.1.1)."""
+    """True when ``station_id`` can be a charging station identity (2.1 §3.1.1).
+
+    Besides the spec's length and colon rules: printable, no '/', no whitespace of any kind and no
+    '#' (OCPP's identifierString allows neither), so an id is always one field of one line of the
+    credentials file, where '#' starts a comment.
+    """
     return (
         0 < len(station_id) <= MAX_STATION_ID_LENGTH
         and ":" not in station_id
         and station_id.isprintable()
         and "/" not in station_id
+        and "#" not in station_id
+        and not any(character.isspace() for character in station_id)
     )

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import enum
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
+from .admission import TokenBucket
 from .frames import Call, CallError, CallResult, Frame, JsonObject, Rejection, call_error_text, error_text, parse_frame
 from .protocol import UNREADABLE_MESSAGE_ID, Fault, MessageType, OcppVersion
 from .validation import PayloadValidator, StrictMode, Violation
@@ -29,6 +30,10 @@ V = TypeVar("V")
 
 RECENT_TIMEOUTS_KEPT = 32
 """How many timed-out call ids a session remembers to tell a late answer from a stray one."""
+
+LOG_LINES_PER_SECOND = 1.0
+LOG_LINES_BURST = 10
+"""Notices a station's own frames may turn into log lines; the rest are counted, not logged."""
 
 
 class State(enum.Enum):
@@ -49,6 +54,16 @@ class SessionLimits:
     """How long a CSMS CALL waits for the station (and, separately, in the queue)."""
     csms_queue_size: int = 16
     """CSMS CALLs that may wait while another call is in flight; beyond it they are refused."""
+    message_rate: float | None = None
+    """Frames per second a station may send on average (None: no limit). Only a genuine answer to
+    the CSMS call in flight is free: every other frame, whatever its type, counts."""
+    message_burst: int = 50
+    """Frames a station may send at once; also how many frames over the rate it may send before
+    it is closed (1008), refilled at ``message_rate``."""
+    close_when_limited: bool = False
+    """Close the station at its first frame over the rate instead of refusing frames."""
+    max_frame_size: int | None = None
+    """The largest CSMS frame, in UTF-8 bytes, passed to a station (its ``max_message_size``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,14 +111,28 @@ class PublishToCsms:
 
 @dataclass(frozen=True, slots=True)
 class Notice:
-    """Something worth a log line and a counter: a rejection, a drop, a timeout."""
+    """Something worth a log line and a counter: a rejection, a drop, a timeout.
+
+    ``quiet`` notices are counted but not logged (a station's frames may not buy unbounded log
+    lines); ``suppressed`` says how many quiet ones came before this logged one.
+    """
 
     event: str
     message_id: str
     detail: str = ""
+    quiet: bool = False
+    suppressed: int = 0
 
 
-Action = SendToStation | PublishToCsms | Notice
+@dataclass(frozen=True, slots=True)
+class CloseStation:
+    """Close the station's WebSocket with ``code`` and ``reason``; the session reads nothing more."""
+
+    code: int
+    reason: str
+
+
+Action = SendToStation | PublishToCsms | Notice | CloseStation
 
 
 @dataclass
@@ -118,8 +147,20 @@ class StationSession:
     csms_call: PendingCall | None = None
     csms_queue: deque[PendingCall] = field(default_factory=deque)
     closed: bool = False
+    closing: bool = False
+    """A :class:`CloseStation` was returned: the station's further frames are not read."""
+    _rate: TokenBucket | None = None
+    _strikes: TokenBucket | None = None
+    _log_lines: TokenBucket = field(default_factory=lambda: TokenBucket(LOG_LINES_PER_SECOND, LOG_LINES_BURST, 0.0))
+    _quiet_notices: int = 0
     _late_station_calls: OrderedDict[str, None] = field(default_factory=OrderedDict)
     _late_csms_calls: OrderedDict[str, PendingCall] = field(default_factory=OrderedDict)
+
+    def __post_init__(self) -> None:
+        rate = self.limits.message_rate
+        if rate is not None:
+            self._rate = TokenBucket(rate, self.limits.message_burst, 0.0)
+            self._strikes = TokenBucket(rate, self.limits.message_burst, 0.0)
 
     @property
     def state(self) -> State:
@@ -144,19 +185,46 @@ class StationSession:
 
     def station_text(self, text: str, now: float) -> list[Action]:
         """A text frame from the station."""
-        if self.closed:
+        if self.closed or self.closing:
             return []
         parsed = parse_frame(text, self.version)
+        if not self._answers_csms_call(parsed) and not self._within_rate(now):
+            return self._limit_log_lines(self._over_rate(parsed, now), now)
         if isinstance(parsed, Rejection):
-            return self._reject_station_frame(parsed)
-        return self.station_frame(parsed, now)
+            return self._limit_log_lines(self._reject_station_frame(parsed), now)
+        return self._limit_log_lines(self.station_frame(parsed, now), now)
 
-    def station_rate_limited(self, text: str) -> list[Action]:
-        """A frame over the station's message rate: a CALL is refused with a CALLERROR, the rest dropped."""
-        if self.closed:
+    def station_binary(self, now: float) -> list[Action]:
+        """A binary frame from the station: OCPP-J is text only (§4.1.2)."""
+        if self.closed or self.closing:
             return []
-        parsed = parse_frame(text, self.version)
-        message_id = parsed.message_id if not isinstance(parsed, Rejection) else UNREADABLE_MESSAGE_ID
+        rejection = Rejection(UNREADABLE_MESSAGE_ID, Fault.NOT_RPC, "binary frames are not OCPP-J messages", True)
+        if not self._within_rate(now):
+            return self._limit_log_lines(self._over_rate(rejection, now), now)
+        return self._limit_log_lines(self._reject_station_frame(rejection), now)
+
+    def _answers_csms_call(self, parsed: Frame | Rejection) -> bool:
+        """True for the station's answer to the CSMS call in flight: the one frame the rate does not count."""
+        call = self.csms_call
+        if call is None or parsed.message_id != call.message_id:
+            return False
+        return isinstance(parsed, CallResult) or (isinstance(parsed, CallError) and not parsed.to_result)
+
+    def _within_rate(self, now: float) -> bool:
+        return self._rate is None or self._rate.take(now)
+
+    def _over_rate(self, parsed: Frame | Rejection, now: float) -> list[Action]:
+        """A frame over the rate: a CALL gets a CALLERROR and the rest are dropped, until the station
+        has sent a burst's worth over the rate; then (or at once, if so configured) it is closed."""
+        message_id = parsed.message_id
+        assert self._strikes is not None
+        if self.limits.close_when_limited or not self._strikes.take(now):
+            self.closing = True
+            detail = "closing: the station keeps sending over its message rate"
+            return [
+                Notice("station_rate_limited", message_id, detail),
+                CloseStation(1008, "message rate limit exceeded"),
+            ]
         actions: list[Action] = [Notice("station_rate_limited", message_id)]
         if isinstance(parsed, Call) and not parsed.send:
             description = "message rate limit exceeded; slow down"
@@ -165,13 +233,19 @@ class StationSession:
             )
         return actions
 
-    def station_binary(self) -> list[Action]:
-        """A binary frame from the station: OCPP-J is text only (§4.1.2)."""
-        if self.closed:
-            return []
-        return self._reject_station_frame(
-            Rejection(UNREADABLE_MESSAGE_ID, Fault.NOT_RPC, "binary frames are not OCPP-J messages", True)
-        )
+    def _limit_log_lines(self, actions: list[Action], now: float) -> list[Action]:
+        """Mark notices quiet once the station has used its log lines; a close is always logged."""
+        closing = any(isinstance(a, CloseStation) for a in actions)
+        for index, action in enumerate(actions):
+            if not isinstance(action, Notice):
+                continue
+            if closing or self._log_lines.take(now):
+                actions[index] = replace(action, suppressed=self._quiet_notices)
+                self._quiet_notices = 0
+            else:
+                actions[index] = replace(action, quiet=True)
+                self._quiet_notices += 1
+        return actions
 
     def station_frame(self, frame: Frame, now: float) -> list[Action]:
         """A well-formed frame from the station."""
@@ -264,6 +338,8 @@ class StationSession:
         """A frame the CSMS addressed to this station on ``messages_out``."""
         if isinstance(frame, Rejection):
             return self._reject_csms_frame(frame, now)
+        if self._too_large(frame.text):
+            return self._refuse_large_csms_frame(frame, now)
         if self.closed:
             if isinstance(frame, Call) and not frame.send:
                 return self._answer_csms_call(pending_call(frame, now), Fault.UNAVAILABLE, "station is not connected")
@@ -275,6 +351,32 @@ class StationSession:
         if isinstance(frame, CallError) and frame.to_result:
             return [SendToStation(frame.text)]
         return self._csms_answer(frame, now)
+
+    def _too_large(self, text: str) -> bool:
+        limit = self.limits.max_frame_size
+        if limit is None or len(text) * 4 <= limit:
+            return False
+        return len(text) > limit or len(text.encode()) > limit
+
+    def _refuse_large_csms_frame(self, frame: Frame, now: float) -> list[Action]:
+        """A CSMS frame the station would refuse (it closes 1009): the CSMS's CALL gets a CALLERROR,
+        its answer to the station's call becomes the gateway's CALLERROR, anything else is dropped."""
+        description = f"the frame is larger than this gateway passes to stations ({self.limits.max_frame_size} bytes)"
+        if isinstance(frame, Call) and not frame.send:
+            return self._answer_csms_call(
+                pending_call(frame, now), Fault.TOO_LARGE, description, "csms_frame_too_large"
+            )
+        call = self.station_call
+        answers = isinstance(frame, CallResult) or (isinstance(frame, CallError) and not frame.to_result)
+        if answers and call is not None and call.message_id == frame.message_id and not self.closed:
+            self.station_call = None
+            text = call_error_text(self.version, call.message_id, Fault.INTERNAL, f"the CSMS's answer: {description}")
+            return [
+                Notice("csms_frame_too_large", frame.message_id, description),
+                SendToStation.error(text),
+                *self._dispatch(now),
+            ]
+        return [Notice("csms_frame_too_large", frame.message_id, f"dropped: {description}")]
 
     def _reject_csms_frame(self, rejection: Rejection, now: float) -> list[Action]:
         actions: list[Action] = [Notice("csms_frame_rejected", rejection.message_id, rejection.description)]
