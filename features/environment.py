@@ -39,7 +39,10 @@ CREDENTIALS_TOPIC = "station_credentials"
 
 
 def station_password(station_id: str) -> str:
-    """The password the credentials fixture gives ``station_id``."""
+    """The password the credentials fixture gives ``station_id`` (for CP_KEY16 an OCPP 1.6
+    AuthorizationKey: 40 hex characters, including FF and 00 bytes)."""
+    if station_id == "CP_KEY16":
+        return "0001020304050607FFFFFFCCCCCCCCCCCCCCCC00"
     return f"{station_id}-password-0123456789"
 
 
@@ -57,6 +60,10 @@ def before_all(context: Context) -> None:
             station_id, StationCredentials(hash_password(station_password(station_id)), profile)
         )
     FileCredentials(context.credentials_file).write("CP_TLS3", StationCredentials(None, 3))
+    for station_id in ("CP_NOPIN", "CP_FILE", "CP_KEY16"):
+        FileCredentials(context.credentials_file).write(
+            station_id, StationCredentials(hash_password(station_password(station_id)))
+        )
     secured = {
         "OCPPGW_OCPP_GATEWAY__EXTRA_LISTENERS": ",".join(f"127.0.0.1:{port}/{p}" for p, port in SECURED_PORTS.items()),
         "OCPPGW_OCPP_GATEWAY__TLS_CERT_FILE": str(context.pki / "server.pem"),

@@ -40,3 +40,26 @@ Feature: Security profiles 1, 2 and 3: nobody gets a station's connection withou
     And "CP_ROT" is refused on the profile 1 listener with "first-password-0123456789"
     When the credentials of "CP_ROT" are revoked through the Kafka topic
     Then "CP_ROT" is refused with HTTP 401 on the profile 1 listener with "second-password-0123456789"
+
+  Scenario: A station with credentials cannot be taken over through the profile 0 listener
+    Given "CP_NOPIN" is connected on the profile 1 listener with its password
+    When "CP_NOPIN" connects to the profile 0 listener without credentials
+    Then the handshake is refused with HTTP 403
+    And the first connection still answers a Heartbeat
+
+  Scenario: An OCPP 1.6 station sends its AuthorizationKey as 20 raw bytes (OCPP-J 1.6 section 6.2.2)
+    When "CP_KEY16" connects to the profile 1 listener speaking ocpp1.6 with its key as 20 raw bytes
+    Then the handshake is accepted
+
+  Scenario: Revoking through the Kafka topic closes the station's open connection
+    Given the password of "CP_LIVE" is set to "live-password-0123456789" through the Kafka topic
+    And "CP_LIVE" is connected on the profile 1 listener with "live-password-0123456789"
+    When the credentials of "CP_LIVE" are revoked through the Kafka topic
+    Then the first connection is closed with 1008 within 5 s
+    And "CP_LIVE" is refused with HTTP 401 on the profile 1 listener with "live-password-0123456789"
+
+  Scenario: Revoking in the file closes the open connection, and the id stays refused, not unknown
+    Given "CP_FILE" is connected on the profile 1 listener with its password
+    When "CP_FILE" is revoked in the credentials file
+    Then the first connection is closed with 1008 within 5 s
+    And "CP_FILE" is refused with HTTP 401 on the profile 1 listener with "CP_FILE-password-0123456789"

@@ -7,6 +7,7 @@ Stations connect from chosen loopback addresses (all of 127.0.0.0/8 reaches the 
 from __future__ import annotations
 
 import base64
+import contextlib
 import socket
 import threading
 import uuid
@@ -18,7 +19,7 @@ from steps.operations_steps import OPS_PORT, _value, step_heartbeat_answered
 from support.kafka import publish_many_to_partition, read_until
 from support.processes import wait_until
 from support.station import expect_close
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 HARDENING_ENV = {
@@ -56,18 +57,22 @@ def _reply_partition(context: Context, station_id: str) -> int:
     return int(next(r for r in records if r.get("kind") == "connected")["reply_partition"])
 
 
+def _flood(context: Context, station_id: str, frames: list[str]) -> None:
+    """Send ``frames`` back to back; the gateway may close the connection part way."""
+    station = context.ops_stations[station_id]
+    with contextlib.suppress(ConnectionClosed):
+        for text in frames:
+            station.send(text)
+
+
 @when('"{station_id}" sends 300 CALLRESULTERROR frames at once')
 def step_callresulterror_flood(context: Context, station_id: str) -> None:
-    station = context.ops_stations[station_id]
-    for n in range(300):
-        station.send(f'[5,"x{n}","GenericError","",{{}}]')
+    _flood(context, station_id, [f'[5,"x{n}","GenericError","",{{}}]' for n in range(300)])
 
 
 @when('"{station_id}" sends 300 CALLRESULT frames nobody asked for')
 def step_callresult_flood(context: Context, station_id: str) -> None:
-    station = context.ops_stations[station_id]
-    for n in range(300):
-        station.send(f'[3,"r{n}",{{}}]')
+    _flood(context, station_id, [f'[3,"r{n}",{{}}]' for n in range(300)])
 
 
 @then('"{station_id}" is closed with {code:d} "{reason}"')

@@ -13,7 +13,7 @@ from behave import given, then, when
 from behave.runner import Context
 from environment import SECURED_PORTS, station_password
 from support.processes import ROOT, wait_until
-from support.station import Station
+from support.station import Station, expect_close
 from websockets.exceptions import InvalidStatus, WebSocketException
 
 
@@ -86,7 +86,7 @@ def step_refused_by_tls(context: Context) -> None:
     assert isinstance(context.outcome, Exception) and not isinstance(context.outcome, InvalidStatus), context.outcome
 
 
-def _set_credentials(context: Context, *args: str) -> None:
+def _set_credentials(context: Context, *args: str, store: str = "kafka") -> None:
     env = {**os.environ, **context.secured_env, "OCPPGW_LOGGING__FORMAT": "json"}
     done = subprocess.run(
         [
@@ -98,7 +98,7 @@ def _set_credentials(context: Context, *args: str) -> None:
             "credentials",
             *args,
             "--store",
-            "kafka",
+            store,
         ],
         env=env,
         capture_output=True,
@@ -147,3 +147,47 @@ def step_refused_status_with(context: Context, station_id: str, status: int, pas
 
     wait_until(refused, 15, f"{station_id} to be refused with {status}", interval=0.2)
     step_refused(context, status)
+
+
+@given('"{station_id}" is connected on the profile 1 listener with its password')
+def step_connected_with_password(context: Context, station_id: str) -> None:
+    context.first = Station(
+        _url(1), station_id, ["ocpp2.0.1"], headers=_basic(station_id, station_password(station_id))
+    )
+    context.stations[f"first:{station_id}"] = context.first
+
+
+@given('"{station_id}" is connected on the profile 1 listener with "{password}"')
+def step_connected_with(context: Context, station_id: str, password: str) -> None:
+    step_connects_with(context, station_id, password)
+    context.first = context.outcome
+
+
+@when('"{station_id}" connects to the profile 0 listener without credentials')
+def step_profile_0(context: Context, station_id: str) -> None:
+    _attempt(context, lambda: Station(context.gateway_url, station_id, ["ocpp2.0.1"]))
+
+
+@then("the first connection still answers a Heartbeat")
+def step_first_still_answers(context: Context) -> None:
+    message_id = context.first.call("Heartbeat", {})
+    answer = context.first.receive()
+    assert answer[:2] == [3, message_id], answer
+
+
+@when('"{station_id}" connects to the profile 1 listener speaking ocpp1.6 with its key as 20 raw bytes')
+def step_binary_key(context: Context, station_id: str) -> None:
+    key = bytes.fromhex(station_password(station_id))
+    token = base64.b64encode(station_id.encode() + b":" + key).decode()
+    headers = {"Authorization": f"Basic {token}"}
+    _attempt(context, lambda: Station(_url(1), station_id, ["ocpp1.6"], headers=headers))
+
+
+@when('"{station_id}" is revoked in the credentials file')
+def step_revoke_in_file(context: Context, station_id: str) -> None:
+    _set_credentials(context, "revoke", station_id, store="file")
+
+
+@then("the first connection is closed with 1008 within 5 s")
+def step_first_closed(context: Context) -> None:
+    expect_close(context.first.connection, 1008, "credentials changed", timeout=5)
