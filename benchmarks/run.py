@@ -176,6 +176,10 @@ class Bench:
             "OCPPGW_OCPP_GATEWAY__INSTANCE_ID": "bench-gw",
             "OCPPGW_OCPP_GATEWAY__MAX_CONNECTIONS": "30000",
             "OCPPGW_OCPP_GATEWAY__HANDSHAKE_RATE": "5000",
+            # The whole simulated fleet connects from 127.0.0.1, as it would through a load balancer.
+            "OCPPGW_OCPP_GATEWAY__MAX_CONNECTIONS_PER_ADDRESS": "0",
+            "OCPPGW_OCPP_GATEWAY__MAX_HANDSHAKES_PER_ADDRESS": "0",
+            "OCPPGW_OCPP_GATEWAY__HANDSHAKE_RATE_PER_ADDRESS": "0",
             "OCPPGW_OCPP_GATEWAY__STATION_MESSAGE_RATE": "100000",
             "OCPPGW_OCPP_GATEWAY__STATION_MESSAGE_BURST": "100000",
             **{f"OCPPGW_OCPP_GATEWAY__{k.upper()}": v for k, v in settings.items()},

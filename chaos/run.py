@@ -61,7 +61,7 @@ class Sizes:
     warmup: float = 10.0
     outage: float = 10.0
     after: float = 20.0
-    fuzz_frames: int = 100_000
+    fuzz_frames: int = 1_000_000
     flood_calls: int = 2000
 
 
@@ -142,6 +142,10 @@ class Harness:
             "OCPPGW_OCPP_GATEWAY__CSMS_RESPONSE_TIMEOUT": str(RESPONSE_TIMEOUT),
             "OCPPGW_OCPP_GATEWAY__STATION_RESPONSE_TIMEOUT": str(RESPONSE_TIMEOUT),
             "OCPPGW_OCPP_GATEWAY__HANDSHAKE_RATE": "5000",
+            # The whole simulated fleet connects from 127.0.0.1, as it would through a load balancer.
+            "OCPPGW_OCPP_GATEWAY__MAX_CONNECTIONS_PER_ADDRESS": "0",
+            "OCPPGW_OCPP_GATEWAY__MAX_HANDSHAKES_PER_ADDRESS": "0",
+            "OCPPGW_OCPP_GATEWAY__HANDSHAKE_RATE_PER_ADDRESS": "0",
             "OCPPGW_OCPP_GATEWAY__STATION_MESSAGE_RATE": "1000",
             "OCPPGW_OCPP_GATEWAY__STATION_MESSAGE_BURST": "1000",
             **{f"OCPPGW_OCPP_GATEWAY__{k.upper()}": v for k, v in settings.items()},
@@ -498,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenarios", default=",".join(names), help=f"comma-separated, of {', '.join(names)}")
     parser.add_argument("--short", action="store_true", help="small and brief, for make test")
     parser.add_argument(
-        "--fuzz-frames", type=int, default=0, help="frames the fuzzer sends (default 100,000; short 2,000)"
+        "--fuzz-frames", type=int, default=0, help="frames the fuzzer sends (default 1,000,000; short 2,000)"
     )
     parser.add_argument("--out", default=str(ROOT / "chaos-results.json"))
     parser.add_argument("--logs", default=str(ROOT / ".chaos-logs"))
