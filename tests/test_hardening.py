@@ -7,7 +7,7 @@ import logging
 from ocpp_gw.core.admission import AddressLimits
 from ocpp_gw.core.envelope import Origin
 from ocpp_gw.core.protocol import OcppVersion
-from ocpp_gw.gateway import correlation_id
+from ocpp_gw.csms_bus import correlation_id
 from ocpp_gw.logs import TextFormatter
 from ocpp_gw.metrics import close_code_label
 

@@ -196,6 +196,13 @@ def parse_message(message: Any, text: str, version: OcppVersion) -> Frame | Reje
     )
 
 
+def too_large(text: str, limit: int | None) -> bool:
+    """True when ``text`` takes more than ``limit`` bytes in UTF-8 (None: no limit)."""
+    if limit is None or len(text) * 4 <= limit:
+        return False
+    return len(text) > limit or len(text.encode()) > limit
+
+
 def call_error_text(
     version: OcppVersion, message_id: str, fault: Fault, description: str, details: JsonObject | None = None
 ) -> str:

@@ -100,8 +100,16 @@ class PayloadValidator:
             _loosen(schema, self.policy.allow_additional_properties, self.policy.lenient_formats)
         return schema
 
-    def knows(self, version: OcppVersion, action: str) -> bool:
-        return (version, action) in self._requests
+    def verdict(
+        self, kind: str, version: OcppVersion, action: str, payload: Any, request: bool
+    ) -> tuple[StrictMode, Violation | None]:
+        """The mode for ``kind`` (``station_calls``, ...) and, unless it is off, the payload's violation:
+        of the request schema of ``action``, or of its response schema."""
+        mode: StrictMode = getattr(self.policy, kind)
+        if mode is StrictMode.OFF:
+            return mode, None
+        check = self.check_request if request else self.check_response
+        return mode, check(version, action, payload)
 
     def check_request(self, version: OcppVersion, action: str, payload: Any) -> Violation | None:
         check = self._requests.get((version, action))
