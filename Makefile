@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test install lint unit features bench-smoke bench kafka kafka-cluster kafka-stop kafka-fetch clean bench-validation chaos chaos-short
+.PHONY: run test install lint unit coverage features bench-smoke bench kafka kafka-cluster kafka-stop kafka-fetch clean bench-validation chaos chaos-short
 
 install: $(STAMP)
 
@@ -24,8 +24,12 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# The unit tests print ocpp_gw's line coverage; `make coverage` also lists the lines missed and fails under 85 %.
 unit: install
-	$(BIN)/pytest
+	$(BIN)/pytest --cov=ocpp_gw --cov-report=term:skip-covered
+
+coverage: install
+	$(BIN)/pytest --cov=ocpp_gw --cov-report=term-missing:skip-covered --cov-fail-under=85
 
 features: install
 	$(BIN)/behave --format progress3 features

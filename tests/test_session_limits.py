@@ -90,7 +90,7 @@ def test_nothing_is_read_after_the_close_was_decided() -> None:
 def test_calls_over_the_rate_get_a_callerror_until_the_station_keeps_on() -> None:
     s = session(OcppVersion.V201)
     s.station_text('[2,"a","Heartbeat",{}]', 100.0)
-    s.csms_frame(parse_frame('[3,"a",{"currentTime":"t"}]', OcppVersion.V201), 100.0)  # type: ignore[arg-type]
+    s.csms_frame(parse_frame('[3,"a",{"currentTime":"t"}]', OcppVersion.V201), 100.0)
     actions = flood(s, [f'[2,"c{n}","Heartbeat",{{}}]' for n in range(30)])
     rate_errors = [json.loads(a.text) for a in sent(actions) if "rate limit" in a.text]
     assert rate_errors and all(e[2] == "GenericError" for e in rate_errors)
@@ -109,7 +109,7 @@ def test_a_genuine_answer_to_the_csms_call_is_free_even_over_the_rate() -> None:
     flood(s, [f'[6,"s{n}","Notify",{{}}]' for n in range(5)])
     over = flood(s, [f'[3,"r{n}",{{}}]' for n in range(RATE.message_burst + 3)])
     assert not closes(over)
-    s.csms_frame(parse_frame('[2,"csms-1","Reset",{"type":"Immediate"}]', OcppVersion.V201), 100.0)  # type: ignore[arg-type]
+    s.csms_frame(parse_frame('[2,"csms-1","Reset",{"type":"Immediate"}]', OcppVersion.V201), 100.0)
     answer = s.station_text('[3,"csms-1",{"status":"Accepted"}]', 100.0)
     assert [p.message_id for p in published(answer)] == ["csms-1"]
 
@@ -135,7 +135,7 @@ LARGE = SessionLimits(max_frame_size=1024)
 def test_a_csms_call_larger_than_the_limit_is_answered_to_the_csms() -> None:
     s = session(OcppVersion.V201, LARGE)
     big = json.dumps([2, "big-1", "DataTransfer", {"vendorId": "v", "data": "x" * 2000}])
-    actions = s.csms_frame(parse_frame(big, OcppVersion.V201), 1.0)  # type: ignore[arg-type]
+    actions = s.csms_frame(parse_frame(big, OcppVersion.V201), 1.0)
     assert sent(actions) == []
     [error] = published(actions)
     assert (error.origin, error.message_id, json.loads(error.text)[2]) == ("gateway", "big-1", "GenericError")
@@ -145,10 +145,10 @@ def test_a_csms_call_larger_than_the_limit_is_answered_to_the_csms() -> None:
 def test_a_large_send_is_dropped_and_a_large_answer_becomes_a_callerror_for_the_station() -> None:
     s = session(OcppVersion.V21, LARGE)
     send = json.dumps([6, "s-1", "NotifyPeriodicEventStream", {"data": "x" * 2000}])
-    assert sent(s.csms_frame(parse_frame(send, OcppVersion.V21), 1.0)) == []  # type: ignore[arg-type]
+    assert sent(s.csms_frame(parse_frame(send, OcppVersion.V21), 1.0)) == []
     s.station_text('[2,"a","Heartbeat",{}]', 1.0)
     answer = json.dumps([3, "a", {"currentTime": "x" * 2000}])
-    [error] = sent(s.csms_frame(parse_frame(answer, OcppVersion.V21), 1.0))  # type: ignore[arg-type]
+    [error] = sent(s.csms_frame(parse_frame(answer, OcppVersion.V21), 1.0))
     assert json.loads(error.text)[:3] == [4, "a", "InternalError"]
     assert s.station_call is None
 
@@ -157,5 +157,5 @@ def test_multibyte_text_is_measured_in_bytes() -> None:
     s = session(OcppVersion.V201, LARGE)
     text = json.dumps([2, "big-2", "DataTransfer", {"vendorId": "v", "data": "é" * 600}], ensure_ascii=False)
     assert len(text) < 1024 < len(text.encode())
-    actions = s.csms_frame(parse_frame(text, OcppVersion.V201), 1.0)  # type: ignore[arg-type]
+    actions = s.csms_frame(parse_frame(text, OcppVersion.V201), 1.0)
     assert sent(actions) == [] and len(published(actions)) == 1
