@@ -10,8 +10,9 @@ Checks run cheapest first, so that bad requests cannot spend what good ones need
 6. authentication (profiles 0-3, :func:`ocpp_gw.core.credentials.authorize`): 401/403/404, slowed;
 7. the instance's handshake rate, spent only by authenticated requests: 503.
 
-"Slowed": each refusal from an address that keeps failing is answered later (up to 3 s), while
-its connection still counts against the address's unfinished handshakes.
+"Slowed": each refusal from an address that keeps failing is answered later (up to 3 s, and within
+half the handshake timeout, so it is still answered), while its connection still counts against the
+address's unfinished handshakes.
 """
 
 from __future__ import annotations
@@ -186,8 +187,13 @@ class Handshake:
         self.metrics.refused.labels(reason).inc()
         return connection.respond(HTTPStatus.BAD_REQUEST, body)
 
+    def refusal_delay(self, address: str) -> float:
+        """How long the next refusal to ``address`` waits: the throttle's delay, but within half the
+        handshake timeout, so that the refusal is still answered before the connection is given up."""
+        return min(self.throttle.delay(address, self.now()), self.gw.handshake_timeout / 2)
+
     async def _slow_down(self, address: str) -> None:
-        await asyncio.sleep(self.throttle.delay(address, self.now()))
+        await asyncio.sleep(self.refusal_delay(address))
         self.throttle.failed(address, self.now())
 
 

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from pathlib import Path
 
+from ocpp_gw.config import load_config
 from ocpp_gw.core.admission import AddressLimits
 from ocpp_gw.core.envelope import Origin
 from ocpp_gw.core.protocol import OcppVersion
+from ocpp_gw.credential_store import CredentialStore
 from ocpp_gw.csms_bus import correlation_id
+from ocpp_gw.handshake import Handshake
 from ocpp_gw.logs import TextFormatter
-from ocpp_gw.metrics import close_code_label
+from ocpp_gw.metrics import GatewayMetrics, close_code_label
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_close_codes_fall_into_a_fixed_set_of_labels() -> None:
@@ -57,3 +64,16 @@ def test_zero_turns_the_per_address_checks_off() -> None:
     limits = AddressLimits(0, 0, rate=0, burst=0)
     assert all(limits.connection_opened("a") is None for _ in range(10_000))
     assert all(limits.take_handshake("a", 0.0) for _ in range(10_000))
+
+
+def test_a_slowed_refusal_is_still_answered_within_the_handshake_timeout() -> None:
+    async def main() -> None:
+        gw = load_config(ROOT / "config.cfg", {"OCPPGW_OCPP_GATEWAY__HANDSHAKE_TIMEOUT": "3"}).ocpp_gateway
+        loop = asyncio.get_running_loop()
+        handshake = Handshake(gw, CredentialStore(None, None, ""), GatewayMetrics(), lambda: True, lambda: 0, loop.time)
+        for _ in range(20):
+            handshake.throttle.failed("10.0.0.9", loop.time())
+        assert handshake.throttle.delay("10.0.0.9", loop.time()) == 3.0
+        assert handshake.refusal_delay("10.0.0.9") == 1.5
+
+    asyncio.run(main())
