@@ -143,6 +143,7 @@ class Dispatcher:
 
     def deliver(self, record: ConsumerRecord[bytes, bytes]) -> bool:
         """Act on one ``messages_out`` record; True when it carried a CSMS CALL."""
+        self.last_offsets[record.partition] = record.offset
         try:
             out = decode_out_record(record.key, record.value, self._version_of)
         except EnvelopeError as error:
@@ -155,7 +156,6 @@ class Dispatcher:
         is_call = isinstance(out.frame, Call)
         link = self.registry.get(out.station_id)
         now = self.loop.time()
-        self.last_offsets[record.partition] = record.offset
         hops_header = dict(record.headers or ()).get("hops", b"0")
         hops = int(hops_header) if hops_header.isdigit() else MAX_HOPS
         delivery, partition = route_out_record(

@@ -58,7 +58,7 @@ class Registry:
         self.links[link.station_id] = link
         if previous is not None:
             log.warning("replacing the existing connection of the station", extra={"station_id": link.station_id})
-            await previous.socket.close(1000, "replaced by a newer connection")
+            previous.close(1000, "replaced by a newer connection")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(previous.finished.wait(), REPLACE_TIMEOUT)
 
