@@ -177,7 +177,6 @@ class OrderedPublisher:
         self.waiting_bytes = 0
         self.kept_records = 0
         """Records Kafka did not take that wait for another attempt (with the later records of their keys)."""
-        self.failures = 0
 
     @property
     def depth(self) -> int:
@@ -306,7 +305,6 @@ class OrderedPublisher:
                 self._queue.put_nowait(record)
 
     def _failed(self, record: Outgoing) -> None:
-        self.failures += 1
         self._last_failure = time.monotonic()
         if self._errors is not None:
             self._errors.inc()

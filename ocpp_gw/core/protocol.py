@@ -17,10 +17,6 @@ class OcppVersion(enum.Enum):
     V201 = "ocpp2.0.1"
     V21 = "ocpp2.1"
 
-    @classmethod
-    def from_subprotocol(cls, name: str) -> OcppVersion:
-        return cls(name)
-
     @property
     def known_message_types(self) -> frozenset[int]:
         """Message type numbers the version defines (2.1 adds CALLRESULTERROR and SEND)."""
