@@ -10,12 +10,11 @@ jitter when the connection drops, and sends HTTP Basic credentials when a passwo
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
@@ -24,7 +23,8 @@ from urllib.parse import quote
 import websockets
 from ocpp import v16, v21, v201
 from ocpp.charge_point import ChargePoint
-from ocpp.routing import on
+from ocpp.routing import after, on
+from websockets.headers import build_authorization_basic
 
 from ocpp_gw.config import ChargeStationConfig
 
@@ -40,6 +40,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 def handler(action: str) -> Callable[[F], F]:
     """The ``ocpp`` package's ``on`` decorator, typed."""
     return cast(Callable[[F], F], on(action))
+
+
+def afterwards(action: str) -> Callable[[F], F]:
+    """The ``ocpp`` package's ``after`` decorator, typed: runs once the answer to ``action`` is sent."""
+    return cast(Callable[[F], F], after(action))
 
 
 def now_iso() -> str:
@@ -150,8 +155,12 @@ class Station16(v16.ChargePoint):  # type: ignore[misc]
 
     @handler("TriggerMessage")
     def on_trigger_message(self, requested_message: str, **_: Any) -> Any:
-        sent = _trigger(self, requested_message)
-        return v16.call_result.TriggerMessage(status="Accepted" if sent else "NotImplemented")
+        known = _triggered(self, requested_message) is not None
+        return v16.call_result.TriggerMessage(status="Accepted" if known else "NotImplemented")
+
+    @afterwards("TriggerMessage")
+    async def after_trigger_message(self, requested_message: str, **_: Any) -> None:
+        await _send_triggered(self, requested_message)
 
     @handler("ChangeAvailability")
     def on_change_availability(self, connector_id: int, type: str, **_: Any) -> Any:
@@ -289,8 +298,12 @@ class Station2(ChargePoint):  # type: ignore[misc]
 
     @handler("TriggerMessage")
     def on_trigger_message(self, requested_message: str, **_: Any) -> Any:
-        sent = _trigger(self, requested_message)
-        return self.module.call_result.TriggerMessage(status="Accepted" if sent else "NotImplemented")
+        known = _triggered(self, requested_message) is not None
+        return self.module.call_result.TriggerMessage(status="Accepted" if known else "NotImplemented")
+
+    @afterwards("TriggerMessage")
+    async def after_trigger_message(self, requested_message: str, **_: Any) -> None:
+        await _send_triggered(self, requested_message)
 
     @handler("ChangeAvailability")
     def on_change_availability(self, operational_status: str, **_: Any) -> Any:
@@ -361,36 +374,27 @@ def _stop_transaction(state: StationState) -> bool:
     return True
 
 
-_BACKGROUND: set[asyncio.Task[Any]] = set()
-
-
-def _trigger(station: Station16 | Station2, requested: str) -> bool:
-    """Send the requested message shortly after the TriggerMessage answer, as the spec orders."""
-    senders = {
+def _triggered(station: Station16 | Station2, requested: str) -> Callable[[], Awaitable[Any]] | None:
+    """What sends the message a TriggerMessage asks for, if the station knows it."""
+    senders: dict[str, Callable[[], Awaitable[Any]]] = {
         "Heartbeat": station.heartbeat,
         "StatusNotification": lambda: station.status("Available"),
         "BootNotification": station.boot,
     }
-    sender = senders.get(requested)
-    if sender is None:
-        return False
+    return senders.get(requested)
 
-    async def send_after_answer() -> None:
-        await asyncio.sleep(0.1)
+
+async def _send_triggered(station: Station16 | Station2, requested: str) -> None:
+    """Send the triggered message after the TriggerMessage answer, as the spec orders."""
+    sender = _triggered(station, requested)
+    if sender is not None:
         await sender()
-
-    task = asyncio.create_task(send_after_answer(), name=f"trigger-{requested}")
-    _BACKGROUND.add(task)
-    task.add_done_callback(_BACKGROUND.discard)
-    task.add_done_callback(_log_failure)
-    return True
 
 
 def _headers(state: StationState) -> dict[str, str]:
     if not state.config.password:
         return {}
-    token = base64.b64encode(f"{state.station_id}:{state.config.password}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
+    return {"Authorization": build_authorization_basic(state.station_id, state.config.password)}
 
 
 async def run_connection(state: StationState, heartbeats: int, charge_after_boot: bool) -> bool:
