@@ -7,7 +7,6 @@ import argparse
 import asyncio
 import contextlib
 import sys
-from datetime import UTC, datetime
 from typing import Any
 
 import websockets
@@ -16,20 +15,17 @@ from ocpp.v201 import ChargePoint, call_result
 from websockets.asyncio.server import ServerConnection, serve
 
 from ocpp_gw.cli import event_loop_factory
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+from ocpp_gw.sdk import utc_now
 
 
 class DirectCsms(ChargePoint):  # type: ignore[misc]
     @on("BootNotification")  # type: ignore[untyped-decorator]
     def on_boot(self, **_: Any) -> Any:
-        return call_result.BootNotification(current_time=now_iso(), interval=300, status="Accepted")
+        return call_result.BootNotification(current_time=utc_now(), interval=300, status="Accepted")
 
     @on("Heartbeat")  # type: ignore[untyped-decorator]
     def on_heartbeat(self, **_: Any) -> Any:
-        return call_result.Heartbeat(current_time=now_iso())
+        return call_result.Heartbeat(current_time=utc_now())
 
 
 async def handle(connection: ServerConnection) -> None:

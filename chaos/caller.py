@@ -1,8 +1,9 @@
 """The CSMS side of the fault suite: CALLs to stations through Kafka, each one and its answer in a ledger.
 
-Calls go out like ``csms-server call`` sends them (``messages_out``, the partition of the station's
-route); answers come back on ``messages_in`` -- the station's own, or a CALLERROR the gateway wrote
-(envelope ``origin`` "gateway"). A call Kafka did not take was never sent and is counted apart.
+Calls go out like ``csms-server call`` sends them (:class:`ocpp_gw.sdk.CsmsClient`: ``messages_out``,
+the partition of the station's route); every answer that comes back on ``messages_in`` is counted --
+the station's own, or a CALLERROR the gateway wrote (envelope ``origin`` "gateway"), twice if it comes
+twice. A call Kafka did not take was never sent and is counted apart.
 """
 
 from __future__ import annotations
@@ -13,17 +14,12 @@ import random
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
 
-from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
 from ocpp_gw.config import KafkaConfig
-from ocpp_gw.core.frames import load_json
-from ocpp_gw.core.protocol import MessageType
-from ocpp_gw.kafka_clients import make_consumer, make_producer
-from ocpp_gw.kafka_topics import partitions_of
-from ocpp_gw.routes import RouteBook, StationOffline, publish_to_station
+from ocpp_gw.core.frames import CallError, CallResult
+from ocpp_gw.sdk import CsmsClient, InRecord, StationOffline
 
 from .ledger import Answer, Ledger
 
@@ -41,25 +37,16 @@ class CsmsCaller:
         self.ledger = Ledger()
         self.not_sent: Counter[str] = Counter()
         self.clock = asyncio.get_running_loop().time
-        self.routes = RouteBook(kafka)
-        self.producer = make_producer(kafka)
-        self.consumer = make_consumer(kafka)
+        self.client = CsmsClient(kafka)
+        self.client.listen(self._record)
         self._sending = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._calls: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        await self.routes.start()
-        await self.producer.start()
-        await self.consumer.start()
-        topic = self.kafka.in_messages_topic
-        partitions = [TopicPartition(topic, p) for p in await partitions_of(self.kafka, topic)]
-        self.consumer.assign(partitions)
-        await self.consumer.seek_to_end(*partitions)
-        for partition in partitions:
-            await self.consumer.position(partition)
+        await self.client.start()
         self._sending.set()
-        self._tasks = [asyncio.create_task(self._send_loop()), asyncio.create_task(self._read_loop())]
+        self._tasks = [asyncio.create_task(self._send_loop())]
 
     async def stop_sending(self) -> None:
         """No new calls; wait for the ones being published."""
@@ -70,9 +57,8 @@ class CsmsCaller:
     async def close(self) -> None:
         for task in self._tasks:
             task.cancel()
-        for step in (self.producer.stop(), self.consumer.stop(), self.routes.stop()):
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(step, 15)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.client.stop(), 45)
 
     async def _send_loop(self) -> None:
         while self._sending.is_set():
@@ -85,10 +71,9 @@ class CsmsCaller:
 
     async def _call(self, station_id: str) -> None:
         message_id = str(uuid.uuid4())
-        frame: list[Any] = [MessageType.CALL, message_id, "TriggerMessage", {"requestedMessage": "Heartbeat"}]
         self.ledger.sent(message_id, self.clock())
         try:
-            await publish_to_station(self.producer, self.kafka, self.routes, station_id, frame)
+            await self.client.publish_call(station_id, "TriggerMessage", {"requestedMessage": "Heartbeat"}, message_id)
             self.ledger.accepted(message_id, self.clock())
         except StationOffline:
             self.ledger.withdraw(message_id)
@@ -97,24 +82,11 @@ class CsmsCaller:
             self.ledger.withdraw(message_id)
             self.not_sent[type(error).__name__] += 1
 
-    async def _read_loop(self) -> None:
-        while True:
-            try:
-                batches = await self.consumer.getmany(timeout_ms=200)
-            except KafkaError:
-                continue
-            for records in batches.values():
-                for record in records:
-                    self._record(record.value)
-
-    def _record(self, value: bytes | None) -> None:
-        document = load_json(value) if value else None
-        if not isinstance(document, dict) or document.get("message_type") not in (
-            MessageType.CALLRESULT,
-            MessageType.CALLERROR,
-        ):
+    def _record(self, record: InRecord) -> None:
+        """Every CALLRESULT or CALLERROR to one of our calls is an answer, a second one included."""
+        frame = record.frame
+        if not (isinstance(frame, CallResult) or (isinstance(frame, CallError) and not frame.to_result)):
             return
-        message_id = document.get("message_id")
-        if isinstance(message_id, str) and message_id in self.ledger.calls:
-            by = Answer.GATEWAY if document.get("origin") == "gateway" else Answer.PEER
-            self.ledger.answered(message_id, by, self.clock())
+        if frame.message_id in self.ledger.calls:
+            by = Answer.GATEWAY if record.origin == "gateway" else Answer.PEER
+            self.ledger.answered(frame.message_id, by, self.clock())

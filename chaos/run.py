@@ -29,7 +29,8 @@ from aiokafka import TopicPartition
 from benchmarks.run import Process, ready
 from ocpp_gw.cli import event_loop_factory
 from ocpp_gw.config import load_config
-from ocpp_gw.core.frames import load_json
+from ocpp_gw.core.envelope import EnvelopeError, decode_in_record
+from ocpp_gw.core.frames import Call
 from ocpp_gw.kafka_clients import make_consumer
 from ocpp_gw.kafka_topics import partitions_of
 
@@ -378,14 +379,18 @@ async def published_twice(kafka: Any, resent: set[str]) -> int:
         while [p for p in partitions if await consumer.position(p) < ends[p]]:
             for records in (await consumer.getmany(timeout_ms=1000)).values():
                 for record in records:
-                    document = load_json(record.value) if record.value else None
+                    try:
+                        found = decode_in_record(record.key, record.value, record.headers)
+                    except EnvelopeError:
+                        continue
+                    call = found.frame
                     if (
-                        isinstance(document, dict)
-                        and document.get("message_type") == 2
-                        and document.get("origin") == "station"
-                        and document.get("message_id") not in resent
+                        isinstance(call, Call)
+                        and not call.send
+                        and found.origin == "station"
+                        and call.message_id not in resent
                     ):
-                        seen[(record.key, str(document.get("message_id")))] += 1
+                        seen[(record.key, call.message_id)] += 1
         return sum(count - 1 for count in seen.values())
     finally:
         await consumer.stop()

@@ -16,7 +16,6 @@ import random
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
@@ -27,6 +26,7 @@ from ocpp.routing import after, on
 from websockets.headers import build_authorization_basic
 
 from ocpp_gw.config import ChargeStationConfig
+from ocpp_gw.sdk import utc_now
 
 log = logging.getLogger("charge_station")
 
@@ -45,10 +45,6 @@ def handler(action: str) -> Callable[[F], F]:
 def afterwards(action: str) -> Callable[[F], F]:
     """The ``ocpp`` package's ``after`` decorator, typed: runs once the answer to ``action`` is sent."""
     return cast(Callable[[F], F], after(action))
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def station_url(base: str, station_id: str) -> str:
@@ -106,7 +102,7 @@ class Station16(v16.ChargePoint):  # type: ignore[misc]
             await self.status("Available")
             return
         started = await self.call(
-            v16.call.StartTransaction(connector_id=1, id_tag=id_tag, meter_start=state.meter_wh, timestamp=now_iso())
+            v16.call.StartTransaction(connector_id=1, id_tag=id_tag, meter_start=state.meter_wh, timestamp=utc_now())
         )
         transaction_id = started.transaction_id
         await self.status("Charging")
@@ -115,12 +111,12 @@ class Station16(v16.ChargePoint):  # type: ignore[misc]
                 v16.call.MeterValues(
                     connector_id=1,
                     transaction_id=transaction_id,
-                    meter_value=[{"timestamp": now_iso(), "sampled_value": [_energy_sample_16(wh)]}],
+                    meter_value=[{"timestamp": utc_now(), "sampled_value": [_energy_sample_16(wh)]}],
                 )
             )
         await self.call(
             v16.call.StopTransaction(
-                meter_stop=state.meter_wh, timestamp=now_iso(), transaction_id=transaction_id, reason="Remote"
+                meter_stop=state.meter_wh, timestamp=utc_now(), transaction_id=transaction_id, reason="Remote"
             )
         )
         await self.status("Available")
@@ -205,7 +201,7 @@ class Station2(ChargePoint):  # type: ignore[misc]
 
     async def status(self, status: str) -> None:
         await self.call(
-            self.module.call.StatusNotification(timestamp=now_iso(), connector_status=status, evse_id=1, connector_id=1)
+            self.module.call.StatusNotification(timestamp=utc_now(), connector_status=status, evse_id=1, connector_id=1)
         )
 
     async def _event(self, event_type: str, trigger: str, transaction_id: str, **extra: Any) -> Any:
@@ -213,7 +209,7 @@ class Station2(ChargePoint):  # type: ignore[misc]
         return await self.call(
             self.module.call.TransactionEvent(
                 event_type=event_type,
-                timestamp=now_iso(),
+                timestamp=utc_now(),
                 trigger_reason=trigger,
                 seq_no=self.seq_no,
                 transaction_info={"transaction_id": transaction_id, **extra.pop("info", {})},
@@ -243,13 +239,13 @@ class Station2(ChargePoint):  # type: ignore[misc]
                 "Updated",
                 "MeterValuePeriodic",
                 transaction_id,
-                meter_value=[{"timestamp": now_iso(), "sampled_value": [_energy_sample(wh)]}],
+                meter_value=[{"timestamp": utc_now(), "sampled_value": [_energy_sample(wh)]}],
             )
         await self._event(
             "Ended",
             "RemoteStop",
             transaction_id,
-            meter_value=[{"timestamp": now_iso(), "sampled_value": [_energy_sample(state.meter_wh)]}],
+            meter_value=[{"timestamp": utc_now(), "sampled_value": [_energy_sample(state.meter_wh)]}],
             info={"stopped_reason": "Remote"},
         )
         await self.status("Available")

@@ -3,7 +3,8 @@
 A handler takes the request (station, version, action, payload and the CSMS settings) and returns
 the response payload. Register it with ``@handles(versions, "Action", ...)``; an action with no
 handler gets the version's NotImplemented CALLERROR. Handlers keep no state: any worker of the
-consumer group can answer any station.
+consumer group can answer any station. ``worker.py`` registers the table with the SDK's worker
+(``ocpp_gw.sdk.Csms``), which does the Kafka side.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from ocpp_gw.config import CsmsConfig
 from ocpp_gw.core.protocol import OcppVersion
+from ocpp_gw.sdk import utc_now
 
 Payload = dict[str, Any]
 
@@ -56,10 +57,6 @@ def handles(versions: tuple[OcppVersion, ...], *actions: str) -> Callable[[Handl
     return register
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 # Provisioning and availability.
 
 
@@ -73,12 +70,12 @@ def boot_notification(request: Request) -> Payload:
         status = "Rejected"
     else:
         status = "Accepted"
-    return {"status": status, "currentTime": now_iso(), "interval": settings.heartbeat_interval}
+    return {"status": status, "currentTime": utc_now(), "interval": settings.heartbeat_interval}
 
 
 @handles(ALL, "Heartbeat")
 def heartbeat(request: Request) -> Payload:
-    return {"currentTime": now_iso()}
+    return {"currentTime": utc_now()}
 
 
 @handles(ALL, "StatusNotification", "FirmwareStatusNotification")

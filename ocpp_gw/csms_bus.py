@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Protocol
 
+from .clock import utc_now
 from .config import KafkaConfig
 from .core.actions import Action, Notice, PendingCall, PublishToCsms, refuse_csms_call
 from .core.envelope import Origin, frame_record, lifecycle_record
@@ -28,11 +28,6 @@ class Publisher(Protocol):
     """Takes records for Kafka in order; :class:`ocpp_gw.publisher.OrderedPublisher` in production."""
 
     def publish(self, record: Outgoing) -> None: ...
-
-
-def utc_now() -> str:
-    """The envelope's timestamp: UTC, milliseconds, ``Z``."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def correlation_id(origin: Origin, message_id: str) -> str:

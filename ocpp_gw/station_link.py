@@ -18,12 +18,13 @@ from typing import Protocol
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Close
 
+from .clock import utc_now
 from .core.actions import Action, Author, CallAnswered, CloseStation, PublishToCsms, SendToStation
 from .core.envelope import Origin
 from .core.protocol import MessageType
 from .core.routing import HeldStation
 from .core.session import StationSession
-from .csms_bus import CsmsBus, utc_now
+from .csms_bus import CsmsBus
 from .metrics import MESSAGE_TYPES, GatewayMetrics
 
 log = logging.getLogger("ocpp_gw")

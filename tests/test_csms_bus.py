@@ -9,12 +9,13 @@ import re
 import orjson
 import pytest
 
+from ocpp_gw.clock import utc_now
 from ocpp_gw.core.actions import Author, Notice, PendingCall, PublishToCsms
 from ocpp_gw.core.envelope import Origin, decode_in_record
 from ocpp_gw.core.frames import Call, CallError
 from ocpp_gw.core.protocol import MessageType, OcppVersion
 from ocpp_gw.core.routing import HeldStation, Route
-from ocpp_gw.csms_bus import correlation_id, utc_now
+from ocpp_gw.csms_bus import correlation_id
 from tests.fakes import GATEWAY_ID, KAFKA, bench, call, result
 
 ORIGIN = Origin("CP1", OcppVersion.V16, GATEWAY_ID)

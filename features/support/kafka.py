@@ -23,7 +23,8 @@ Kafka = str | KafkaConfig
 
 def kafka_config(kafka: Kafka, **topics: str) -> KafkaConfig:
     config = kafka if isinstance(kafka, KafkaConfig) else KafkaConfig(servers=kafka)
-    return dataclasses.replace(config, **topics) if topics else config
+    names: dict[str, Any] = dict(topics)
+    return dataclasses.replace(config, **names) if names else config
 
 
 def read_until(

@@ -13,18 +13,21 @@
 
 ``messages_out`` (CSMS -> gateway), key = station id, value ``{"v": 1, "frame": [...]}``.
 
+A CSMS reads ``messages_in`` with :func:`decode_in_record` (the one decoder; ``ocpp_gw.sdk`` uses it)
+and writes ``messages_out`` with :func:`out_record`; the gateway does the reverse.
+
 The JSON Schema of both is ``schemas/envelope-v1.schema.json``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
-from .frames import Frame, Rejection, encode, load_json_exact, parse_message
+from .frames import Call, Frame, Rejection, encode, load_json, load_json_exact, parse_message
 from .protocol import OcppVersion
 
 ENVELOPE_VERSION = 1
@@ -111,7 +114,7 @@ class OutRecord:
 
 
 class EnvelopeError(ValueError):
-    """A ``messages_out`` record that does not follow the envelope."""
+    """A ``messages_out`` or ``messages_in`` record that does not follow the envelope."""
 
 
 def decode_out_record(
@@ -157,3 +160,138 @@ def out_record(frame: list[Any], protocol: OcppVersion | None = None) -> bytes:
     if protocol is not None:
         document["protocol"] = protocol.value
     return orjson.dumps(document)
+
+
+Kind = Literal["frame", "connected", "disconnected"]
+Source = Literal["station", "gateway"]
+
+
+@dataclass(frozen=True, slots=True)
+class InRecord:
+    """A decoded ``messages_in`` record: a station's frame or a connection event, as a CSMS reads it.
+
+    ``frame``, ``origin``, ``action``, ``request`` and ``late`` are set for kind "frame";
+    ``remote_address`` for "connected"; ``close_code`` and ``close_reason`` for "disconnected".
+    """
+
+    kind: Kind
+    station_id: str
+    protocol: OcppVersion
+    gateway_id: str
+    received_at: str
+    reply_partition: int | None = None
+    """The ``messages_out`` partition to answer on (None: by key)."""
+    correlation_id: str | None = None
+    """The ``correlation_id`` header, to copy onto the answer and into logs."""
+    frame: Frame | None = None
+    origin: Source | None = None
+    """"station": sent by the station; "gateway": a CALLERROR the gateway wrote for it."""
+    action: str | None = None
+    """The CALL's action, or the action of the CSMS CALL this frame answers."""
+    request: Call | None = None
+    """The CSMS CALL this frame answers (a stateless CSMS does not remember what it asked)."""
+    late: bool = False
+    """An answer that came after the gateway had already answered with a timeout CALLERROR."""
+    remote_address: str | None = None
+    close_code: int | None = None
+    close_reason: str | None = None
+
+
+_KINDS: tuple[Kind, ...] = ("frame", "connected", "disconnected")
+_SOURCES: tuple[Source, ...] = ("station", "gateway")
+
+
+def decode_in_record(key: bytes | None, value: bytes | None, headers: Iterable[tuple[str, bytes]] | None) -> InRecord:
+    """Decode a ``messages_in`` record (Kafka key, value and headers); :class:`EnvelopeError` if it is not one."""
+    if not key:
+        raise EnvelopeError("record has no key; the key must be the station id")
+    if value is None:
+        raise EnvelopeError("record has no value")
+    try:
+        document = load_json(value)
+    except (ValueError, RecursionError) as error:
+        raise EnvelopeError(f"record value is not valid JSON: {error}") from error
+    if not isinstance(document, dict):
+        raise EnvelopeError("record value must be a JSON object")
+    if document.get("v") != ENVELOPE_VERSION:
+        raise EnvelopeError(f"envelope version {document.get('v')!r} is not supported")
+    kind = document.get("kind")
+    if kind not in _KINDS:
+        raise EnvelopeError(f"unknown kind {kind!r}")
+    station_id = _text(document, "station_id")
+    if key != station_id.encode():
+        raise EnvelopeError(f"record key {key!r} is not the station id {station_id!r}")
+    version = _protocol(_text(document, "protocol"))
+    assert version is not None
+    header = {name: data for name, data in headers or ()}
+    reply_partition = document.get("reply_partition")
+    if reply_partition is None and header.get("reply_partition", b"").isdigit():
+        reply_partition = int(header["reply_partition"])
+    if reply_partition is not None and (type(reply_partition) is not int or reply_partition < 0):
+        raise EnvelopeError(f"reply_partition {reply_partition!r} is not a partition number")
+    correlation = header.get("correlation_id")
+    common: dict[str, Any] = {
+        "kind": kind,
+        "station_id": station_id,
+        "protocol": version,
+        "gateway_id": _text(document, "gateway_id", empty=True),
+        "received_at": _text(document, "received_at", empty=True),
+        "reply_partition": reply_partition,
+        "correlation_id": correlation.decode(errors="replace") if correlation is not None else None,
+    }
+    if kind == "connected":
+        return InRecord(**common, remote_address=_optional(document, "remote_address", str))
+    if kind == "disconnected":
+        return InRecord(
+            **common,
+            close_code=_optional(document, "close_code", int),
+            close_reason=_optional(document, "close_reason", str),
+        )
+    origin = document.get("origin")
+    if origin not in _SOURCES:
+        raise EnvelopeError(f"origin {origin!r} is neither station nor gateway")
+    late = document.get("late")
+    if type(late) is not bool:
+        raise EnvelopeError('a frame record needs "late": true or false')
+    frame = _frame(document.get("frame"), version, "frame")
+    if document.get("message_type") != frame.message_type or document.get("message_id") != frame.message_id:
+        raise EnvelopeError("message_type and message_id do not match the frame")
+    request: Call | None = None
+    if document.get("request") is not None:
+        asked = _frame(document["request"], version, "request")
+        if not isinstance(asked, Call) or asked.send:
+            raise EnvelopeError("request is not a CALL")
+        request = asked
+    return InRecord(
+        **common,
+        frame=frame,
+        origin=origin,
+        action=_optional(document, "action", str),
+        request=request,
+        late=late,
+    )
+
+
+def _text(document: dict[str, Any], name: str, empty: bool = False) -> str:
+    text = document.get(name)
+    if not isinstance(text, str) or not (text or empty):
+        raise EnvelopeError(f'record value needs "{name}" as a {"" if empty else "non-empty "}string')
+    return text
+
+
+def _optional(document: dict[str, Any], name: str, kind: type[Any]) -> Any:
+    found = document.get(name)
+    if found is not None and (type(found) is not kind):
+        raise EnvelopeError(f'"{name}" must be of type {kind.__name__}')
+    return found
+
+
+def _frame(message: Any, version: OcppVersion, name: str) -> Frame:
+    try:
+        text = encode(message)
+    except (ValueError, TypeError, RecursionError) as error:
+        raise EnvelopeError(f"{name} cannot be written as JSON text: {error}") from error
+    frame = parse_message(message, text, version)
+    if isinstance(frame, Rejection):
+        raise EnvelopeError(f"{name} is not an OCPP-J message of {version.value}: {frame.description}")
+    return frame
