@@ -1,119 +1,34 @@
-"""The CSMS SDK: what a CSMS written on this gateway needs, with the Kafka details kept inside.
-
-- :class:`Csms`, a worker of the CSMS consumer group on ``messages_in``: answers station CALLs with
-  handlers registered per action and OCPP version, hands connection events to its callbacks, commits
-  a record only after Kafka acknowledged the answers up to it, and replaces a consumer that stops
-  making progress.
-- :class:`CsmsClient`: starts calls to stations through the route table (:meth:`CsmsClient.send_call`)
-  and follows what arrives on ``messages_in`` from the moment it starts (answers, connection events).
-
-Records are read with :func:`ocpp_gw.core.envelope.decode_in_record` and answers written with
-:func:`~ocpp_gw.core.envelope.out_record`. The README's "Write your own CSMS" has an example.
-"""
+"""The SDK's worker: a member of the CSMS consumer group on ``messages_in`` that answers station calls."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import dataclasses
 import inspect
 import logging
-import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from .cli import SHUTDOWN_TIMEOUT, base_parser, bounded, install_stop_handlers, run_program
-from .clock import utc_now
-from .config import Config, KafkaConfig
-from .consumer_watch import ConsumerWatch, stop_quietly
-from .core.envelope import EnvelopeError, InRecord, decode_in_record, out_record
-from .core.frames import Call, CallError, CallResult
-from .core.protocol import MAX_ERROR_DESCRIPTION_LENGTH, Fault, MessageType, OcppVersion, error_code
-from .kafka_clients import check_access, make_consumer, make_producer
-from .kafka_topics import ensure_topics, partitions_of
-from .metrics import CsmsMetrics
-from .publisher import RecoveringProducer
-from .routes import RouteBook, StationOffline, publish_to_station
-from .status import StatusServer
+from ..cli import base_parser, bounded, install_stop_handlers, run_program
+from ..config import Config, KafkaConfig
+from ..consumer_watch import ConsumerWatch, stop_quietly
+from ..core.envelope import EnvelopeError, InRecord, decode_in_record, out_record
+from ..core.frames import Call
+from ..core.protocol import Fault, MessageType, OcppVersion
+from ..kafka_clients import check_access, make_consumer
+from ..kafka_topics import ensure_topics
+from ..metrics import CsmsMetrics
+from ..publisher import RecoveringProducer
+from ..status import StatusServer
+from .calls import C, ConnectionHandler, H, Handler, StationCall, _call_error, to_payload
 
-__all__ = [
-    "CallErrorReceived",
-    "CallTimeout",
-    "Csms",
-    "CsmsClient",
-    "InRecord",
-    "OcppVersion",
-    "Response",
-    "StationCall",
-    "StationOffline",
-    "to_payload",
-    "utc_now",
-]
-
-log = logging.getLogger(__name__)
-
-Payload = dict[str, Any]
-
-
-class DataclassInstance(Protocol):
-    """A dataclass instance, such as the ``ocpp`` package's ``call_result.BootNotification(...)``."""
-
-    __dataclass_fields__: ClassVar[dict[str, Any]]
-
-
-Response = Mapping[str, Any] | DataclassInstance
-"""A payload: a mapping as it goes on the wire, or a dataclass of the ``ocpp`` package."""
-
-
-@dataclass(frozen=True, slots=True)
-class StationCall:
-    """A station's CALL, as a handler gets it."""
-
-    station_id: str
-    version: OcppVersion
-    action: str
-    payload: Payload
-    message_id: str
-    record: InRecord
-    """The whole ``messages_in`` record: gateway, time received, correlation id."""
-
-
-Handler = Callable[[StationCall], Response | Awaitable[Response]]
-ConnectionHandler = Callable[[InRecord], Awaitable[None] | None]
-H = TypeVar("H", bound=Handler)
-C = TypeVar("C", bound=ConnectionHandler)
-
-
-def to_payload(response: object) -> Payload:
-    """The wire payload of ``response``: a mapping as it is, an ``ocpp`` dataclass in camelCase without its
-    None fields (the ``ocpp`` package's own helpers, imported only when one is used)."""
-    if isinstance(response, dict):
-        return response
-    if isinstance(response, Mapping):
-        return dict(response)
-    if dataclasses.is_dataclass(response) and not isinstance(response, type):
-        from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
-
-        payload: Payload = snake_to_camel_case(remove_nones(serialize_as_dict(response)))
-        return payload
-    raise TypeError(f"a payload is a dict or a dataclass, not {type(response).__name__}")
-
-
-def _call_error(version: OcppVersion, message_id: str, fault: Fault, description: str) -> list[Any]:
-    return [
-        MessageType.CALLERROR,
-        message_id,
-        error_code(version, fault),
-        description[:MAX_ERROR_DESCRIPTION_LENGTH],
-        {},
-    ]
+log = logging.getLogger("ocpp_gw.sdk")
 
 
 COMMIT_INTERVAL_MS = 200
@@ -405,157 +320,3 @@ class Csms:
             future = asyncio.get_running_loop().create_future()
             future.set_exception(error)
         return future
-
-
-class CallTimeout(TimeoutError):
-    """No answer to a call within its timeout."""
-
-
-class CallErrorReceived(Exception):
-    """A call was answered with a CALLERROR: the station's, or the gateway's (``origin`` "gateway") when
-    the station did not answer in time, was not connected, or had too many calls waiting."""
-
-    def __init__(self, record: InRecord) -> None:
-        assert isinstance(record.frame, CallError)
-        self.record = record
-        self.code, self.description, self.details = record.frame.code, record.frame.description, record.frame.details
-        self.origin = record.origin
-        super().__init__(f"{self.code}: {self.description}")
-
-
-class CsmsClient:
-    """Starts calls to stations, and follows ``messages_in`` from the moment it starts.
-
-    It reads every partition without a consumer group, so each client sees every answer and event.
-    Use it as ``async with CsmsClient(kafka) as client:``.
-    """
-
-    def __init__(self, kafka: KafkaConfig) -> None:
-        self.kafka = kafka
-        self._routes: RouteBook | None = None
-        self._producer: AIOKafkaProducer | None = None
-        self._consumer: AIOKafkaConsumer | None = None
-        self._reading: asyncio.Task[None] | None = None
-        self._answers: dict[tuple[str, str], asyncio.Future[InRecord]] = {}
-        self._listeners: list[Callable[[InRecord], None]] = []
-        self._followers: set[asyncio.Queue[InRecord]] = set()
-
-    async def __aenter__(self) -> CsmsClient:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
-
-    async def start(self) -> None:
-        """Load the route table and start reading ``messages_in`` at its end."""
-        kafka = self.kafka
-        self._routes = RouteBook(kafka)
-        self._consumer = make_consumer(kafka, enable_auto_commit=False)
-        self._producer = make_producer(kafka)
-        try:
-            await self._routes.start()
-            await self._consumer.start()
-            await self._producer.start()
-            topic = kafka.in_messages_topic
-            partitions = [TopicPartition(topic, p) for p in await partitions_of(kafka, topic)]
-            self._consumer.assign(partitions)
-            await self._consumer.seek_to_end(*partitions)
-            for partition in partitions:
-                await self._consumer.position(partition)  # fixes the end now: what comes later is read
-        except BaseException:
-            await self.stop()
-            raise
-        self._reading = asyncio.create_task(self._read(self._consumer), name="client-read-messages_in")
-
-    async def stop(self) -> None:
-        if self._reading is not None:
-            self._reading.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reading
-        for client in (self._producer, self._consumer, self._routes):
-            if client is not None:
-                with contextlib.suppress(KafkaError, TimeoutError, OSError):
-                    await asyncio.wait_for(client.stop(), SHUTDOWN_TIMEOUT)
-
-    async def send_call(self, station_id: str, action: str, payload: Response, timeout: float = 35.0) -> Payload:
-        """Call ``action`` on the station and return the payload of its CALLRESULT.
-
-        Raises :class:`StationOffline` (no route), :class:`CallErrorReceived` (a CALLERROR) or
-        :class:`CallTimeout` (no answer within ``timeout`` seconds of Kafka taking the call).
-        """
-        message_id = str(uuid.uuid4())
-        key = (station_id, message_id)
-        answer = self._answers[key] = asyncio.get_running_loop().create_future()
-        try:
-            await self.publish_call(station_id, action, payload, message_id)
-            try:
-                record = await asyncio.wait_for(answer, timeout)
-            except TimeoutError:
-                raise CallTimeout(f"no answer from {station_id} to {action} within {timeout:g} s") from None
-        finally:
-            self._answers.pop(key, None)
-        if isinstance(record.frame, CallResult):
-            return record.frame.payload
-        raise CallErrorReceived(record)
-
-    async def publish_call(self, station_id: str, action: str, payload: Response, message_id: str | None = None) -> str:
-        """Publish a CALL on the station's route without waiting for its answer (it reaches the :meth:`listen`
-        callbacks); returns its message id. Raises :class:`StationOffline` when the station has no route."""
-        if self._producer is None or self._routes is None:
-            raise RuntimeError("start the client first")
-        message_id = message_id or str(uuid.uuid4())
-        frame = [MessageType.CALL, message_id, action, to_payload(payload)]
-        await publish_to_station(self._producer, self.kafka, self._routes, station_id, frame)
-        return message_id
-
-    def listen(self, callback: Callable[[InRecord], None]) -> None:
-        """Have ``callback`` called with every record read from now on: frames, answers and events."""
-        self._listeners.append(callback)
-
-    def events(self) -> AsyncIterator[InRecord]:
-        """The ``connected`` and ``disconnected`` records of every station from now on, as they come."""
-        queue: asyncio.Queue[InRecord] = asyncio.Queue()
-        self._followers.add(queue)
-        return self._follow(queue)
-
-    async def _follow(self, queue: asyncio.Queue[InRecord]) -> AsyncIterator[InRecord]:
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            self._followers.discard(queue)
-
-    async def _read(self, consumer: AIOKafkaConsumer) -> None:
-        while True:
-            try:
-                batches = await consumer.getmany(timeout_ms=200)
-            except KafkaError as error:
-                log.warning("reading messages_in failed; trying again", extra={"error": repr(error)})
-                await asyncio.sleep(0.2)
-                continue
-            for records in batches.values():
-                for consumed in records:
-                    try:
-                        record = decode_in_record(consumed.key, consumed.value, consumed.headers)
-                    except EnvelopeError as error:
-                        log.warning(
-                            "skipping unreadable record", extra={"offset": consumed.offset, "error": str(error)}
-                        )
-                        continue
-                    self._deliver(record)
-
-    def _deliver(self, record: InRecord) -> None:
-        frame = record.frame
-        if isinstance(frame, CallResult) or (isinstance(frame, CallError) and not frame.to_result):
-            answer = self._answers.get((record.station_id, frame.message_id))
-            if answer is not None and not answer.done():
-                answer.set_result(record)
-        elif record.kind != "frame":
-            for queue in self._followers:
-                queue.put_nowait(record)
-        for listener in self._listeners:
-            try:
-                listener(record)
-            except Exception:
-                log.exception("record listener failed", extra={"station_id": record.station_id})
