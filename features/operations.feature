@@ -25,10 +25,22 @@ Feature: Operations: health, readiness, metrics, limits and a paced drain
     And the ops gateway's metrics count 1 connection closed with code "1009"
 
   @ops
-  Scenario: A station over its message rate gets CALLERRORs for the calls over it
+  Scenario: A station over its message rate gets CALLERRORs for the calls over it, and is closed when it keeps on
+    # A burst of 3 frames is within the rate: call 1 goes to Kafka, 2 and 3 are refused because 1 is in flight.
+    # Calls 4 to 6 are over the rate (all 6 come within a second); a station may go a burst's worth over it,
+    # and the next frame over it closes the connection.
     Given an ops station "CP_FAST" speaking "ocpp2.0.1"
     When "CP_FAST" sends 6 BootNotifications back to back
-    Then "CP_FAST" gets a CALLERROR "GenericError" about the rate limit for at least one of them
+    Then "CP_FAST" gets these CALLERRORs, in order, and nothing else
+      | call | code         | about                   |
+      | 2    | GenericError | is still in flight      |
+      | 3    | GenericError | is still in flight      |
+      | 4    | GenericError | rate limit exceeded     |
+      | 5    | GenericError | rate limit exceeded     |
+      | 6    | GenericError | rate limit exceeded     |
+    When "CP_FAST" sends one more BootNotification
+    Then the ops connection of "CP_FAST" is closed with code 1008
+    And the ops gateway's metrics count 1 connection closed with code "1008"
 
   @ops
   Scenario: SIGTERM drains: not ready at once, calls in flight answered, stations closed with 1012 at the set pace
@@ -38,5 +50,5 @@ Feature: Operations: health, readiness, metrics, limits and a paced drain
     Then the ops gateway's /readyz answers 503
     When the CSMS answers the Heartbeat in flight
     Then "CP_D1" receives the answer before its connection closes
-    And every ops station is closed with code 1012, about half a second apart
+    And every ops station is closed with code 1012, in the order they connected, half a second apart
     And the ops gateway exits with status 0

@@ -44,7 +44,7 @@ def watch(consumer: FakeConsumer, bus_up: bool = True) -> tuple[Watch, list[Fake
         replaced.append(current[0])
         current[0] = FakeConsumer(moving=True)
 
-    result = Watch("test", KafkaConfig(stall_seconds=0.2), lambda: current[0], replace)  # type: ignore[arg-type,return-value]
+    result = Watch("test", KafkaConfig(stall_seconds=0.2), lambda: current[0], replace)
     result.bus_up = bus_up
     return result, replaced
 

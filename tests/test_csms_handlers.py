@@ -15,7 +15,7 @@ from ocpp_gw.config import CsmsConfig
 from ocpp_gw.core.protocol import OcppVersion
 
 SCHEMA_DIRS = {OcppVersion.V16: "v16", OcppVersion.V201: "v201", OcppVersion.V21: "v21"}
-REQUESTS = {
+REQUESTS: dict[tuple[str, str], dict[str, object]] = {
     ("ocpp1.6", "BootNotification"): {"chargePointVendor": "V", "chargePointModel": "M"},
     ("ocpp2.0.1", "BootNotification"): {"chargingStation": {"vendorName": "V", "model": "M"}, "reason": "PowerUp"},
     ("ocpp2.1", "BootNotification"): {"chargingStation": {"vendorName": "V", "model": "M"}, "reason": "PowerUp"},
@@ -29,6 +29,7 @@ REQUESTS = {
     ("ocpp2.1", "VatNumberValidation"): {"vatNumber": "NL123"},
 }
 SETTINGS = CsmsConfig(heartbeat_interval=60)
+HANDLED = sorted(HANDLERS, key=lambda k: (k[0].value, k[1]))
 CORE = {
     OcppVersion.V16: [
         "StatusNotification",
@@ -70,7 +71,7 @@ def record(protocol: str, action: str, payload: dict[str, object]) -> dict[str, 
     }
 
 
-@pytest.mark.parametrize(("version", "action"), sorted(HANDLERS, key=lambda k: (k[0].value, k[1])))
+@pytest.mark.parametrize(("version", "action"), HANDLED)
 def test_every_handler_answers_schema_valid(version: OcppVersion, action: str) -> None:
     reply = answer(record(version.value, action, REQUESTS.get((version.value, action), {})), SETTINGS)
     assert reply is not None and reply[:2] == [3, "m1"]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 
 from ocpp_gw.core.admission import TokenBucket
-from ocpp_gw.gateway import _metric_message_type
 from ocpp_gw.handshake import station_id_from_path
 from ocpp_gw.metrics import GatewayMetrics
 from ocpp_gw.status import StatusServer
@@ -20,14 +20,6 @@ def test_token_bucket_allows_the_burst_then_the_rate() -> None:
     assert bucket.take(0.4) is False
     assert bucket.take(0.5) is True
     assert bucket.take(10) and bucket.take(10) and bucket.take(10) and not bucket.take(10)
-
-
-def test_message_type_is_read_from_compact_text() -> None:
-    assert (
-        _metric_message_type('[3,"a",{}]') == 3
-        and _metric_message_type('[ 4, "a"]') == 4
-        and _metric_message_type("x") == 0
-    )
 
 
 def test_gateway_metric_names_follow_prometheus_conventions() -> None:
@@ -45,22 +37,38 @@ async def _get(port: int, path: str) -> tuple[str, str]:
     return status_line, rest.split("\r\n\r\n", 1)[1]
 
 
+def free_port() -> int:
+    """A port nothing listens on now (the status server reads port 0 as "no status port")."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_status_port_0_opens_nothing() -> None:
+    async def scenario() -> None:
+        async with StatusServer("127.0.0.1", 0, CollectorRegistry(), lambda: True) as server:
+            assert server._server is None
+
+    asyncio.run(scenario())
+
+
 def test_status_endpoints() -> None:
     async def scenario() -> None:
         registry = CollectorRegistry()
         Counter("demo_events_total", "demo", registry=registry).inc(3)
         ready = {"now": False}
-        async with StatusServer("127.0.0.1", 0, registry, lambda: ready["now"]):
-            pass
-        server = StatusServer("127.0.0.1", 19399, registry, lambda: ready["now"])
-        async with server:
-            assert (await _get(19399, "/healthz"))[0] == "HTTP/1.1 200 OK"
-            assert (await _get(19399, "/readyz"))[0] == "HTTP/1.1 503 Service Unavailable"
+        port = free_port()
+        async with StatusServer("127.0.0.1", port, registry, lambda: ready["now"]):
+            assert (await _get(port, "/healthz"))[0] == "HTTP/1.1 200 OK"
+            assert (await _get(port, "/readyz"))[0] == "HTTP/1.1 503 Service Unavailable"
             ready["now"] = True
-            assert (await _get(19399, "/readyz"))[0] == "HTTP/1.1 200 OK"
-            status, body = await _get(19399, "/metrics")
+            assert (await _get(port, "/readyz"))[0] == "HTTP/1.1 200 OK"
+            status, body = await _get(port, "/metrics")
             assert status == "HTTP/1.1 200 OK" and "demo_events_total 3.0" in body
-            assert (await _get(19399, "/nope"))[0] == "HTTP/1.1 404 Not Found"
+            assert (await _get(port, "/nope"))[0] == "HTTP/1.1 404 Not Found"
+        with pytest.raises(ConnectionRefusedError):
+            await _get(port, "/healthz")
 
     asyncio.run(scenario())
 

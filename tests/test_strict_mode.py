@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from functools import cache
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,7 @@ from ocpp_gw.core.validation import PayloadValidator, StrictMode, StrictPolicy
 from ocpp_gw.schemas import load_ocpp_schemas
 
 V16, V201, V21 = OcppVersion.V16, OcppVersion.V201, OcppVersion.V21
+HANDLED = sorted(HANDLERS, key=lambda k: (k[0].value, k[1]))
 ENFORCE_ALL = StrictPolicy(*(StrictMode.ENFORCE,) * 4)
 
 
@@ -33,7 +35,7 @@ BOOT = {
 
 
 def broken(version: OcppVersion, kind: str) -> dict[str, object]:
-    payload = json.loads(json.dumps(BOOT[version]))
+    payload: dict[str, Any] = json.loads(json.dumps(BOOT[version]))
     if kind == "missing":
         payload.pop("chargePointModel" if version is V16 else "reason")
     elif kind == "type":
@@ -135,7 +137,7 @@ def test_leniency_is_explicit() -> None:
     assert lenient.check_response(V201, "Heartbeat", heartbeat_bad_time) is None
 
 
-@pytest.mark.parametrize(("version", "action"), sorted(HANDLERS, key=lambda k: (k[0].value, k[1])))
+@pytest.mark.parametrize(("version", "action"), HANDLED)
 def test_every_reference_csms_answer_passes_strict_mode(version: OcppVersion, action: str) -> None:
     document = {
         "kind": "frame",

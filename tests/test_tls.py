@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from support.pki import Issuer, make_ca, make_cert
 
-from features.support.pki import Issuer, make_ca, make_cert
 from ocpp_gw.config import ConfigError, load_config
 from ocpp_gw.tls import TlsContexts
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import uuid
+from datetime import datetime
 from typing import Any
 
 from behave import given, then, when
@@ -65,17 +67,30 @@ def step_boot_answer(context: Context, status: str) -> None:
 
 @then('I start sending heartbeats for "{seconds:d}" seconds')
 def step_heartbeats(context: Context, seconds: int) -> None:
+    """One Heartbeat a second, each answered by the CSMS for itself and passed to it exactly once."""
     station = context.station
-    answered = 0
+    sent: list[str] = []
+    clock: list[datetime] = []
     for _ in range(seconds):
         started = time.monotonic()
         message_id = station.call("Heartbeat", {})
         frame = station.receive()
         assert frame[0] == 3 and frame[1] == message_id, f"expected the Heartbeat CALLRESULT, got {frame}"
         assert frame[2]["currentTime"].endswith("Z"), frame
-        answered += 1
+        sent.append(message_id)
+        clock.append(datetime.fromisoformat(frame[2]["currentTime"]))
         time.sleep(max(0.0, 1.0 - (time.monotonic() - started)))  # one heartbeat a second is the scenario
-    assert answered == seconds
+    # Each answer was written after the previous one arrived, so a live CSMS's clock moved on: an
+    # answer replayed or cached on the way would repeat a time.
+    assert all(a < b for a, b in itertools.pairwise(clock)), clock
+
+    def last_seen(records: list[dict[str, Any]]) -> bool:
+        return any(r.get("message_id") == sent[-1] for r in records)
+
+    records = read_until(context.kafka_servers, IN_TOPIC, station.station_id, last_seen)
+    published = [r for r in records if r.get("message_id") in sent]
+    assert [r["message_id"] for r in published] == sent, f"heartbeats on {IN_TOPIC}, expected once each: {published}"
+    assert all(r["action"] == "Heartbeat" and r["origin"] == "station" and r["frame"][0] == 2 for r in published)
 
 
 @then("close the connection")

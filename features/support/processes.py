@@ -123,7 +123,11 @@ class Broker:
         already = subprocess.run(["bash", str(KAFKA_SCRIPT), "status"], env=env, capture_output=True).returncode == 0
         if not already:
             subprocess.run(["bash", str(KAFKA_SCRIPT), "start"], env=env, check=True)
-            self._stop = lambda: subprocess.run(["bash", str(KAFKA_SCRIPT), "stop"], env=env, check=False)
+
+            def stop_local() -> None:
+                subprocess.run(["bash", str(KAFKA_SCRIPT), "stop"], env=env, check=False)
+
+            self._stop = stop_local
         self.servers, self.kind = f"127.0.0.1:{port}", "local"
 
     def stop(self) -> None:

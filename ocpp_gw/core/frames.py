@@ -127,7 +127,7 @@ def _exact_first_element(text: str, fallback: Any) -> Any:
     """The first element read exactly: orjson reads an integer wider than 64 bits as a float."""
     try:
         exact = load_json_exact(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return fallback
     return exact[0] if isinstance(exact, list) and exact else fallback
 
