@@ -16,23 +16,32 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
 from tqdm import tqdm
 
 from benchmarks.profile import Profiler
+from testing.harness import (
+    FLEET_FROM_ONE_ADDRESS,
+    ROOT,
+    Process,
+    csms_env,
+    ensure_local_kafka,
+    gateway_env,
+    kafka_sh,
+    metric_samples,
+    topics_env,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-KAFKA = ROOT / "scripts" / "kafka" / "kafka.sh"
 GATEWAY_PORT, GATEWAY_STATUS, CSMS_STATUS, DIRECT_PORT, KAFKA_PORT = 29000, 29009, 29019, 29500, 29092
 SCENARIOS = ("latency", "throughput", "connections", "storm")
 CONNECTIONS_SETTLED = 15
 """Seconds the connected count must stay the same before the ramp counts as done: longer than the load
 generator's longest back-off (8 s), so stations still retrying a handshake are waited for."""
+STOP_TIMEOUT = 30.0
+"""Seconds a program may take to end after SIGTERM before it is killed."""
 
 
 @dataclass(frozen=True)
@@ -49,73 +58,12 @@ class Sizes:
 SMOKE = Sizes(20, 50.0, 2.0, 10, 2.0, 100, 50)
 
 
-class Process:
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
-        self.name = name
-        self.killed = False
-        self.log = open(log_dir / f"{name}.log", "w")  # noqa: SIM115 - closed in stop()
-        self.popen = subprocess.Popen(
-            args, env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT
-        )
-
-    def wait_ready(self, status_port: int, timeout: float = 90) -> None:
-        """Poll the program's /readyz until it answers 200."""
-        deadline = time.monotonic() + timeout
-        while not ready(status_port):
-            if self.popen.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} did not become ready; see {self.log.name}")
-            time.sleep(0.1)
-
-    def wait_for_line(self, needle: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while needle not in Path(self.log.name).read_text(errors="replace"):
-            if self.popen.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} did not print {needle!r}; see {self.log.name}")
-            time.sleep(0.1)
-
-    def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def rss_bytes(self) -> int:
-        for line in Path(f"/proc/{self.popen.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        return 0
-
-    def kill(self) -> None:
-        """SIGKILL: a crash, as the fault suite causes one."""
-        self.killed = True
-        self.popen.kill()
-        self.popen.wait()
-
-    def stop(self) -> None:
-        self.killed = True
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(30)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-        self.log.close()
-
-
-def ready(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
 def metric(port: int, name: str) -> float | None:
     """A metric from the status port, or None when the busy process did not answer in time."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=20) as response:
-            text = response.read().decode()
+        return sum(value for _, value in metric_samples(port, name, timeout=20))
     except OSError:
         return None
-    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples if s.name == name)
 
 
 def load(mode: str, url: str, *args: str) -> dict[str, Any]:
@@ -143,62 +91,44 @@ class Bench:
     def start(self) -> None:
         servers = os.environ.get("OCPPGW_KAFKA__SERVERS")
         if not servers:
-            env = {**os.environ, "KAFKA_PORT": str(KAFKA_PORT)}
-            if subprocess.run(["bash", str(KAFKA), "status"], env=env, capture_output=True).returncode != 0:
-                subprocess.run(["bash", str(KAFKA), "start"], env=env, check=True, capture_output=True)
-                self.started_kafka = True
+            self.started_kafka = ensure_local_kafka(KAFKA_PORT, quiet=True)
             servers = f"127.0.0.1:{KAFKA_PORT}"
         self.env["OCPPGW_KAFKA__SERVERS"] = servers
-        suffix = str(int(time.time()))
-        self.env.update(
-            {
-                "OCPPGW_KAFKA__IN_MESSAGES_TOPIC": f"bench_in_{suffix}",
-                "OCPPGW_KAFKA__OUT_MESSAGES_TOPIC": f"bench_out_{suffix}",
-                "OCPPGW_KAFKA__ROUTES_TOPIC": f"bench_routes_{suffix}",
-                "OCPPGW_KAFKA__OCPP_GW_CONSUMER_GROUP": f"bench_gw_{suffix}",
-                "OCPPGW_KAFKA__CSMS_CONSUMER_GROUP": f"bench_csms_{suffix}",
-            }
-        )
-        self.csms = Process(
-            "csms",
-            [sys.executable, "-m", "csms_server"],
-            {**self.env, "OCPPGW_CSMS__STATUS_PORT": str(CSMS_STATUS)},
-            self.logs,
-        )
+        self.env.update(topics_env("bench", str(int(time.time())), gateways="gw"))
+        self.csms = Process("csms", "csms_server", csms_env(self.env, CSMS_STATUS), self.logs)
         self.csms.wait_ready(CSMS_STATUS)
 
     def start_gateway(self, **settings: str) -> Process:
         self.stop_gateway()
-        env = {
-            **self.env,
-            "OCPPGW_OCPP_GATEWAY__LISTENING_PORT": str(GATEWAY_PORT),
-            "OCPPGW_OCPP_GATEWAY__STATUS_PORT": str(GATEWAY_STATUS),
-            "OCPPGW_OCPP_GATEWAY__INSTANCE_ID": "bench-gw",
-            "OCPPGW_OCPP_GATEWAY__MAX_CONNECTIONS": "30000",
-            "OCPPGW_OCPP_GATEWAY__HANDSHAKE_RATE": "5000",
-            # The whole simulated fleet connects from 127.0.0.1, as it would through a load balancer.
-            "OCPPGW_OCPP_GATEWAY__MAX_CONNECTIONS_PER_ADDRESS": "0",
-            "OCPPGW_OCPP_GATEWAY__MAX_HANDSHAKES_PER_ADDRESS": "0",
-            "OCPPGW_OCPP_GATEWAY__HANDSHAKE_RATE_PER_ADDRESS": "0",
-            "OCPPGW_OCPP_GATEWAY__STATION_MESSAGE_RATE": "100000",
-            "OCPPGW_OCPP_GATEWAY__STATION_MESSAGE_BURST": "100000",
-            **{f"OCPPGW_OCPP_GATEWAY__{k.upper()}": v for k, v in settings.items()},
-        }
-        self.gateway = Process("gateway", [sys.executable, "-m", "ocpp_gw"], env, self.logs)
+        env = gateway_env(
+            self.env,
+            GATEWAY_PORT,
+            GATEWAY_STATUS,
+            "bench-gw",
+            **{
+                "max_connections": "30000",
+                "handshake_rate": "5000",
+                **FLEET_FROM_ONE_ADDRESS,
+                "station_message_rate": "100000",
+                "station_message_burst": "100000",
+                **settings,
+            },
+        )
+        self.gateway = Process("gateway", "ocpp_gw", env, self.logs)
         self.gateway.wait_ready(GATEWAY_STATUS)
         return self.gateway
 
     def stop_gateway(self) -> None:
         if self.gateway is not None:
-            self.gateway.stop()
+            self.gateway.stop(STOP_TIMEOUT)
             self.gateway = None
 
     def stop(self) -> None:
         self.stop_gateway()
         if self.csms is not None:
-            self.csms.stop()
+            self.csms.stop(STOP_TIMEOUT)
         if self.started_kafka:
-            subprocess.run(["bash", str(KAFKA), "stop"], env={**os.environ, "KAFKA_PORT": str(KAFKA_PORT)}, check=False)
+            kafka_sh({"KAFKA_PORT": str(KAFKA_PORT)}, "stop", check=False)
 
     # Scenarios.
 
@@ -288,17 +218,15 @@ class Bench:
         self.results["storm"] = load("storm", f"ws://127.0.0.1:{GATEWAY_PORT}/ocpp", *args)
 
     def direct(self, run: Any) -> dict[str, Any]:
-        server = Process(
-            "direct", [sys.executable, "-m", "benchmarks.direct_server", "--port", str(DIRECT_PORT)], {}, self.logs
-        )
+        server = Process("direct", "benchmarks.direct_server", {}, self.logs, ("--port", str(DIRECT_PORT)))
         try:
-            server.wait_for_line("direct server ready")
+            server.wait_for_log("direct server ready", timeout=30)
             cpu = server.cpu_seconds()
             result: dict[str, Any] = run(f"ws://127.0.0.1:{DIRECT_PORT}/ocpp")
             result["server_cpu_per_1000"] = (server.cpu_seconds() - cpu) / max(1, result["calls"]) * 1000
             return result
         finally:
-            server.stop()
+            server.stop(STOP_TIMEOUT)
 
 
 def machine() -> dict[str, Any]:

@@ -14,8 +14,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -26,21 +24,30 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from benchmarks.run import Process, ready
 from ocpp_gw.cli import event_loop_factory
 from ocpp_gw.config import load_config
 from ocpp_gw.core.envelope import EnvelopeError, decode_in_record
 from ocpp_gw.core.frames import Call
 from ocpp_gw.kafka_clients import make_consumer
 from ocpp_gw.kafka_topics import partitions_of
+from testing.harness import (
+    FLEET_FROM_ONE_ADDRESS,
+    ROOT,
+    Process,
+    await_until,
+    csms_env,
+    gateway_env,
+    kafka_client_env,
+    kafka_sh,
+    ready,
+    topics_env,
+)
 
 from . import abuse, cluster
 from .caller import CsmsCaller
 from .fleet import Fleet
 from .proxy import StallingProxy
 
-ROOT = Path(__file__).resolve().parents[1]
-KAFKA = ROOT / "scripts" / "kafka" / "kafka.sh"
 KAFKA_PORT, PROXIED_PORT, PROXY_PORT = 31092, 31094, 31095
 CLUSTER_PORT, CLUSTER_PROXIED_PORT, CLUSTER_PROXY_PORT = 31192, 31200, 31210
 """The secured three-node cluster: client ports 31192-31194, controllers 31195-31197, proxied 31200-31202."""
@@ -52,6 +59,8 @@ RESPONSE_TIMEOUT = 5.0
 """The gateway's timeouts for both directions in these runs (seconds)."""
 SESSION_TIMEOUT_MARGIN = 15.0
 """A dead gateway's partitions move after its Kafka session times out (10 s); CSMS calls may wait for it."""
+STOP_TIMEOUT = 30.0
+"""Seconds a program may take to end after SIGTERM before it is killed."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +92,6 @@ class Harness:
         self.ports = [(port + n, proxied + n, proxy + n) for n in range(self.nodes)]
         """Per node: client port, proxied port, proxy port."""
         self.kafka_env = {
-            **os.environ,
             "KAFKA_PORT": str(port),
             "KAFKA_PROXIED_PORT": str(proxied),
             "KAFKA_PROXY_PORT": str(proxy),
@@ -96,11 +104,9 @@ class Harness:
 
     def kafka(self, command: str, node: int | None = None) -> None:
         """Run a kafka.sh command, on one node or all; after ``start``, read the client settings it wrote."""
-        args = ["bash", str(KAFKA), command, *([str(node)] if node is not None else [])]
-        subprocess.run(args, env=self.kafka_env, check=True, capture_output=True)
+        kafka_sh(self.kafka_env, command, *([str(node)] if node is not None else []), quiet=True)
         if command == "start":
-            data_dir = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ocpp-gw"
-            self.client_env = read_client_env(data_dir / f"kafka-data-{self.ports[0][0]}" / "client.env")
+            self.client_env = kafka_client_env(self.ports[0][0])
 
     def fresh_topics(self, name: str, via_proxy: bool) -> None:
         suffix = f"{name}_{int(time.time() * 1000)}"
@@ -108,11 +114,7 @@ class Harness:
             "OCPPGW_LOGGING__LEVEL": "WARNING",
             "OCPPGW_LOGGING__FORMAT": "json",
             **self.client_env,
-            "OCPPGW_KAFKA__IN_MESSAGES_TOPIC": f"chaos_in_{suffix}",
-            "OCPPGW_KAFKA__OUT_MESSAGES_TOPIC": f"chaos_out_{suffix}",
-            "OCPPGW_KAFKA__ROUTES_TOPIC": f"chaos_routes_{suffix}",
-            "OCPPGW_KAFKA__OCPP_GW_CONSUMER_GROUP": f"chaos_gw_{suffix}",
-            "OCPPGW_KAFKA__CSMS_CONSUMER_GROUP": f"chaos_csms_{suffix}",
+            **topics_env("chaos", suffix, gateways="gw"),
         }
         self.gateway_servers = (
             ",".join(f"127.0.0.1:{proxy}" for _, _, proxy in self.ports)
@@ -122,41 +124,31 @@ class Harness:
 
     def start_csms(self) -> Process:
         n = len(self.csms)
-        csms = Process(
-            f"csms-{n}-{self.env['OCPPGW_KAFKA__IN_MESSAGES_TOPIC']}",
-            [sys.executable, "-m", "csms_server"],
-            {**self.env, "OCPPGW_CSMS__STATUS_PORT": str(CSMS_STATUS + n)},
-            self.logs,
-        )
+        name = f"csms-{n}-{self.env['OCPPGW_KAFKA__IN_MESSAGES_TOPIC']}"
+        csms = Process(name, "csms_server", csms_env(self.env, CSMS_STATUS + n), self.logs)
         self.csms.append(csms)
         csms.wait_ready(CSMS_STATUS + n)
         return csms
 
     def start_gateway(self, **settings: str) -> Process:
         n = len(self.gateways)
-        env = {
-            **self.env,
-            "OCPPGW_KAFKA__SERVERS": self.gateway_servers,
-            "OCPPGW_OCPP_GATEWAY__LISTENING_PORT": str(GATEWAY_PORT + n),
-            "OCPPGW_OCPP_GATEWAY__STATUS_PORT": str(GATEWAY_STATUS + n),
-            "OCPPGW_OCPP_GATEWAY__INSTANCE_ID": f"chaos-gw-{n}",
-            "OCPPGW_OCPP_GATEWAY__CSMS_RESPONSE_TIMEOUT": str(RESPONSE_TIMEOUT),
-            "OCPPGW_OCPP_GATEWAY__STATION_RESPONSE_TIMEOUT": str(RESPONSE_TIMEOUT),
-            "OCPPGW_OCPP_GATEWAY__HANDSHAKE_RATE": "5000",
-            # The whole simulated fleet connects from 127.0.0.1, as it would through a load balancer.
-            "OCPPGW_OCPP_GATEWAY__MAX_CONNECTIONS_PER_ADDRESS": "0",
-            "OCPPGW_OCPP_GATEWAY__MAX_HANDSHAKES_PER_ADDRESS": "0",
-            "OCPPGW_OCPP_GATEWAY__HANDSHAKE_RATE_PER_ADDRESS": "0",
-            "OCPPGW_OCPP_GATEWAY__STATION_MESSAGE_RATE": "1000",
-            "OCPPGW_OCPP_GATEWAY__STATION_MESSAGE_BURST": "1000",
-            **{f"OCPPGW_OCPP_GATEWAY__{k.upper()}": v for k, v in settings.items()},
-        }
-        gateway = Process(
-            f"gateway-{n}-{self.env['OCPPGW_KAFKA__IN_MESSAGES_TOPIC']}",
-            [sys.executable, "-m", "ocpp_gw"],
-            env,
-            self.logs,
+        env = gateway_env(
+            {**self.env, "OCPPGW_KAFKA__SERVERS": self.gateway_servers},
+            GATEWAY_PORT + n,
+            GATEWAY_STATUS + n,
+            f"chaos-gw-{n}",
+            **{
+                "csms_response_timeout": str(RESPONSE_TIMEOUT),
+                "station_response_timeout": str(RESPONSE_TIMEOUT),
+                "handshake_rate": "5000",
+                **FLEET_FROM_ONE_ADDRESS,
+                "station_message_rate": "1000",
+                "station_message_burst": "1000",
+                **settings,
+            },
         )
+        name = f"gateway-{n}-{self.env['OCPPGW_KAFKA__IN_MESSAGES_TOPIC']}"
+        gateway = Process(name, "ocpp_gw", env, self.logs)
         self.gateways.append(gateway)
         gateway.wait_ready(GATEWAY_STATUS + n)
         return gateway
@@ -166,24 +158,12 @@ class Harness:
 
     def crashed(self) -> list[str]:
         """Programs that ended without being told to (a crash)."""
-        return [p.name for p in (*self.gateways, *self.csms) if p.popen.poll() is not None and not p.killed]
+        return [p.name for p in (*self.gateways, *self.csms) if p.exit_code is not None and not p.killed]
 
     def stop_all(self) -> None:
         for process in (*self.gateways, *self.csms):
-            process.stop()
+            process.stop(STOP_TIMEOUT)
         self.gateways, self.csms = [], []
-
-
-async def poll(condition: Callable[[], bool], timeout: float, what: str, blocking: bool = False) -> float:
-    """Wait until ``condition`` holds; returns the seconds it took. Raises after ``timeout``.
-
-    A ``blocking`` condition (an HTTP probe) runs in a thread, so the fleet's event loop keeps going."""
-    started = time.monotonic()
-    while not (await asyncio.to_thread(condition) if blocking else condition()):
-        if time.monotonic() - started > timeout:
-            raise TimeoutError(f"{what} not within {timeout:g} s")
-        await asyncio.sleep(0.1)
-    return time.monotonic() - started
 
 
 async def pause(seconds: float) -> None:
@@ -205,11 +185,13 @@ class Run:
 
     async def all_connected(self, timeout: float = 60) -> float:
         want = len(self.fleet.stations)
-        return await poll(lambda: len(self.fleet.connected()) == want, timeout, f"all {want} stations connected")
+        return await await_until(lambda: len(self.fleet.connected()) == want, timeout, f"all {want} stations connected")
 
     async def gateways_ready(self, timeout: float = 120) -> float:
-        ports = [GATEWAY_STATUS + n for n, g in enumerate(self.harness.gateways) if g.popen.poll() is None]
-        return await poll(lambda: all(ready(port) for port in ports), timeout, "gateways ready again", blocking=True)
+        ports = [GATEWAY_STATUS + n for n, g in enumerate(self.harness.gateways) if g.exit_code is None]
+        return await await_until(
+            lambda: all(ready(port) for port in ports), timeout, "gateways ready again", blocking=True
+        )
 
 
 async def broker_outage(run: Run, command: str) -> dict[str, Any]:
@@ -240,7 +222,7 @@ async def gateway_kill(run: Run) -> dict[str, Any]:
     moving = len(run.fleet.connected(url))
     victim.kill()
     started = time.monotonic()
-    await poll(lambda: not run.fleet.connected(url), 30, "the killed gateway's stations noticed")
+    await await_until(lambda: not run.fleet.connected(url), 30, "the killed gateway's stations noticed")
     await run.all_connected()
     return {
         "stations_moved": moving,
@@ -255,7 +237,7 @@ async def csms_restart(run: Run) -> dict[str, Any]:
     await asyncio.to_thread(run.harness.start_csms)
     await pause(run.harness.sizes.outage / 2)
     await asyncio.to_thread(run.harness.start_csms)
-    return {"csms_workers_at_end": sum(1 for c in run.harness.csms if c.popen.poll() is None)}
+    return {"csms_workers_at_end": sum(1 for c in run.harness.csms if c.exit_code is None)}
 
 
 async def link_stall(run: Run) -> dict[str, Any]:
@@ -355,12 +337,6 @@ async def run_fault(harness: Harness, scenario: Scenario) -> dict[str, Any]:
     return result
 
 
-def read_client_env(path: Path) -> dict[str, str]:
-    """The ``OCPPGW_KAFKA__...=`` lines kafka.sh wrote for clients of the broker it started."""
-    lines = path.read_text().splitlines()
-    return dict(line.split("=", 1) for line in lines if line.startswith("OCPPGW_") and "=" in line)
-
-
 def resent_ids(fleet: Fleet) -> set[str]:
     return {message_id for message_id, record in fleet.ledger.calls.items() if record.resends}
 
@@ -397,9 +373,9 @@ async def published_twice(kafka: Any, resent: set[str]) -> int:
 
 
 async def poll_quietly(condition: Callable[[], bool], timeout: float) -> None:
-    """Like :func:`poll`, but a timeout is a finding the report shows, not an error."""
+    """Like :func:`~testing.harness.await_until`, but a timeout is a finding the report shows, not an error."""
     with contextlib.suppress(TimeoutError):
-        await poll(condition, timeout, "")
+        await await_until(condition, timeout, "")
 
 
 # Hostile input: one gateway, bystander stations whose ledger must stay clean.
@@ -419,7 +395,7 @@ async def run_abuse(harness: Harness) -> dict[str, Any]:
     fleet.start()
     results: dict[str, Any] = {}
     try:
-        await poll(lambda: len(fleet.connected()) == 30, 60, "bystanders connected")
+        await await_until(lambda: len(fleet.connected()) == 30, 60, "bystanders connected")
         rss_before = gateway.rss_bytes()
         url, host, port = harness.urls()[0], "127.0.0.1", GATEWAY_PORT
         results["fuzz"] = await abuse.fuzz_frames(url, sizes.fuzz_frames, seed=20261121)

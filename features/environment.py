@@ -14,6 +14,7 @@ from pathlib import Path
 from behave.model import Feature, Scenario
 from behave.runner import Context
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for ``testing``
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from steps.hardening_steps import HARDENING_ENV
@@ -25,6 +26,7 @@ from support.processes import Broker, Program, SecuredCluster
 
 from ocpp_gw.core.credentials import StationCredentials, hash_password
 from ocpp_gw.credential_store import FileCredentials
+from testing.harness import csms_env, gateway_env
 
 GATEWAY_PORT = 19000
 GATEWAY_STATUS_PORT = 19009
@@ -75,38 +77,28 @@ def before_all(context: Context) -> None:
     }
     context.secured_env = {**base, **secured}
     try:
-        csms = Program("csms", "csms_server", {**base, "OCPPGW_CSMS__STATUS_PORT": "19019"}, context.log_dir)
+        csms = Program("csms", "csms_server", csms_env(base, 19019), context.log_dir)
         context.programs.append(csms)
-        gateway = Program(
-            "gateway",
-            "ocpp_gw",
-            {
-                **context.secured_env,
-                "OCPPGW_OCPP_GATEWAY__LISTENING_PORT": str(GATEWAY_PORT),
-                "OCPPGW_OCPP_GATEWAY__STATUS_PORT": str(GATEWAY_STATUS_PORT),
-                "OCPPGW_OCPP_GATEWAY__INSTANCE_ID": "gw-main",
-            },
-            context.log_dir,
-        )
+        gateway_settings = gateway_env(context.secured_env, GATEWAY_PORT, GATEWAY_STATUS_PORT, "gw-main")
+        gateway = Program("gateway", "ocpp_gw", gateway_settings, context.log_dir)
         context.programs.append(gateway)
         context.lonely_topics = ("lonely_in", "lonely_out")
-        lonely = Program(
-            "lonely-gateway",
-            "ocpp_gw",
-            {
-                **base,
-                "OCPPGW_OCPP_GATEWAY__LISTENING_PORT": str(LONELY_GATEWAY_PORT),
-                "OCPPGW_OCPP_GATEWAY__INSTANCE_ID": "gw-lonely",
-                "OCPPGW_OCPP_GATEWAY__STATUS_PORT": "19008",
-                "OCPPGW_OCPP_GATEWAY__CSMS_RESPONSE_TIMEOUT": str(LONELY_TIMEOUT),
-                "OCPPGW_OCPP_GATEWAY__STATION_RESPONSE_TIMEOUT": str(LONELY_TIMEOUT),
-                "OCPPGW_KAFKA__IN_MESSAGES_TOPIC": context.lonely_topics[0],
-                "OCPPGW_KAFKA__OUT_MESSAGES_TOPIC": context.lonely_topics[1],
-                "OCPPGW_KAFKA__ROUTES_TOPIC": "lonely_routes",
-                "OCPPGW_KAFKA__OCPP_GW_CONSUMER_GROUP": "lonely_gateways",
-            },
-            context.log_dir,
+        lonely_kafka = {
+            **base,
+            "OCPPGW_KAFKA__IN_MESSAGES_TOPIC": context.lonely_topics[0],
+            "OCPPGW_KAFKA__OUT_MESSAGES_TOPIC": context.lonely_topics[1],
+            "OCPPGW_KAFKA__ROUTES_TOPIC": "lonely_routes",
+            "OCPPGW_KAFKA__OCPP_GW_CONSUMER_GROUP": "lonely_gateways",
+        }
+        lonely_settings = gateway_env(
+            lonely_kafka,
+            LONELY_GATEWAY_PORT,
+            19008,
+            "gw-lonely",
+            csms_response_timeout=str(LONELY_TIMEOUT),
+            station_response_timeout=str(LONELY_TIMEOUT),
         )
+        lonely = Program("lonely-gateway", "ocpp_gw", lonely_settings, context.log_dir)
         context.programs.append(lonely)
         for program, needle in ((gateway, "gateway ready"), (lonely, "gateway ready"), (csms, "csms ready")):
             program.wait_for_log(needle, timeout=90)
@@ -127,18 +119,9 @@ def before_feature(context: Context, feature: Feature) -> None:
     context.secured_cluster = SecuredCluster()
     context.secured_cluster.start()
     env = context.secured_cluster.client_env
-    csms = Program("secured-csms", "csms_server", {**env, "OCPPGW_CSMS__STATUS_PORT": "19119"}, context.log_dir)
-    gateway = Program(
-        "secured-gateway",
-        "ocpp_gw",
-        {
-            **env,
-            "OCPPGW_OCPP_GATEWAY__LISTENING_PORT": str(SECURED_GATEWAY_PORT),
-            "OCPPGW_OCPP_GATEWAY__STATUS_PORT": "19109",
-            "OCPPGW_OCPP_GATEWAY__INSTANCE_ID": "gw-secured",
-        },
-        context.log_dir,
-    )
+    csms = Program("secured-csms", "csms_server", csms_env(env, 19119), context.log_dir)
+    gateway_settings = gateway_env(env, SECURED_GATEWAY_PORT, 19109, "gw-secured")
+    gateway = Program("secured-gateway", "ocpp_gw", gateway_settings, context.log_dir)
     context.secured_programs = [csms, gateway]
     try:
         for program, needle in ((gateway, "gateway ready"), (csms, "csms ready")):

@@ -17,10 +17,11 @@ from behave import given, then, when
 from behave.runner import Context
 from steps.operations_steps import OPS_PORT, _value, step_heartbeat_answered
 from support.kafka import publish_many_to_partition, read_until
-from support.processes import wait_until
 from support.station import expect_close
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
+
+from testing.harness import wait_until
 
 HARDENING_ENV = {
     "OCPPGW_OCPP_GATEWAY__MAX_CONNECTIONS": "100",

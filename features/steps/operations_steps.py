@@ -12,9 +12,11 @@ from typing import Any
 from behave import given, then, when
 from behave.runner import Context
 from support.kafka import publish_to_partition, read_until
-from support.processes import Program, http_status, samples, wait_until
+from support.processes import Program
 from support.station import Station, boot_payload, expect_close
 from websockets.exceptions import InvalidStatus
+
+from testing.harness import gateway_env, http_status, metric_samples, wait_until
 
 OPS_PORT, OPS_STATUS_PORT = 19300, 19309
 
@@ -22,22 +24,24 @@ OPS_PORT, OPS_STATUS_PORT = 19300, 19309
 def start_ops_gateway(context: Context, extra: dict[str, str] | None = None) -> None:
     suffix = uuid.uuid4().hex[:8]
     context.ops_topics = (f"ops_in_{suffix}", f"ops_out_{suffix}")
-    env = {
+    kafka = {
         "OCPPGW_KAFKA__SERVERS": context.kafka_servers,
         "OCPPGW_KAFKA__IN_MESSAGES_TOPIC": context.ops_topics[0],
         "OCPPGW_KAFKA__OUT_MESSAGES_TOPIC": context.ops_topics[1],
         "OCPPGW_KAFKA__ROUTES_TOPIC": f"ops_routes_{suffix}",
         "OCPPGW_KAFKA__OCPP_GW_CONSUMER_GROUP": f"ops_{suffix}",
-        "OCPPGW_OCPP_GATEWAY__LISTENING_PORT": str(OPS_PORT),
-        "OCPPGW_OCPP_GATEWAY__STATUS_PORT": str(OPS_STATUS_PORT),
-        "OCPPGW_OCPP_GATEWAY__INSTANCE_ID": f"gw-ops-{suffix}",
-        "OCPPGW_OCPP_GATEWAY__MAX_CONNECTIONS": "3",
-        "OCPPGW_OCPP_GATEWAY__MAX_MESSAGE_SIZE": "4096",
-        "OCPPGW_OCPP_GATEWAY__STATION_MESSAGE_RATE": "1",
-        "OCPPGW_OCPP_GATEWAY__STATION_MESSAGE_BURST": "3",
-        "OCPPGW_OCPP_GATEWAY__DRAIN_RATE": "2",
-        **(extra or {}),
     }
+    env = gateway_env(
+        kafka,
+        OPS_PORT,
+        OPS_STATUS_PORT,
+        f"gw-ops-{suffix}",
+        max_connections="3",
+        max_message_size="4096",
+        station_message_rate="1",
+        station_message_burst="3",
+        drain_rate="2",
+    ) | (extra or {})
     context.ops = Program(f"ops-gateway-{suffix}", "ocpp_gw", env, context.log_dir)
     wait_until(lambda: _status(context, "/healthz") == 200, 60, "the ops gateway's /healthz")
     context.ops.wait_for_log("gateway ready", timeout=60)
@@ -45,8 +49,7 @@ def start_ops_gateway(context: Context, extra: dict[str, str] | None = None) -> 
 
 
 def _status(context: Context, path: str) -> int:
-    if context.ops.process.poll() is not None:
-        raise AssertionError(f"the ops gateway exited:\n{context.ops.tail()}")
+    context.ops.check_alive()
     try:
         return http_status(OPS_STATUS_PORT, path)
     except OSError:
@@ -54,7 +57,7 @@ def _status(context: Context, path: str) -> int:
 
 
 def _value(name: str, **labels: str) -> float:
-    return sum(value for found, value in samples(OPS_STATUS_PORT, name) if labels.items() <= found.items())
+    return sum(value for found, value in metric_samples(OPS_STATUS_PORT, name) if labels.items() <= found.items())
 
 
 def _open(context: Context, station_id: str, protocol: str) -> Station:
@@ -187,7 +190,7 @@ def step_in_flight(context: Context, station_id: str) -> None:
 
 @when("the ops gateway gets SIGTERM")
 def step_sigterm(context: Context) -> None:
-    context.ops.process.send_signal(signal.SIGTERM)
+    context.ops.send_signal(signal.SIGTERM)
 
 
 @then("the ops gateway's /readyz answers 503")
@@ -232,4 +235,4 @@ def step_paced_close(context: Context) -> None:
 
 @then("the ops gateway exits with status 0")
 def step_exit_zero(context: Context) -> None:
-    assert context.ops.process.wait(timeout=30) == 0, context.ops.tail()
+    assert context.ops.wait(timeout=30) == 0, context.ops.tail()

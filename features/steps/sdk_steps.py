@@ -13,10 +13,11 @@ from typing import Any, TypeVar
 from behave import given, then, when
 from behave.runner import Context
 from support.kafka import kafka_config
-from support.processes import Program, http_status, samples, wait_until
+from support.processes import Program
 from support.station import Station, boot_payload
 
 from ocpp_gw.sdk import CallErrorReceived, CsmsClient, InRecord, StationOffline
+from testing.harness import csms_env, gateway_env, metric_samples, wait_until
 
 SDK_GATEWAY_PORT, SDK_GATEWAY_STATUS_PORT, SDK_CSMS_STATUS_PORT = 19500, 19509, 19519
 GET_VARIABLES = {
@@ -68,24 +69,15 @@ def step_sdk_gateway(context: Context) -> None:
     context.sdk_kafka = kafka_config(context.kafka_servers, **topics)
     env = {f"OCPPGW_KAFKA__{key.upper()}": value for key, value in topics.items()}
     env["OCPPGW_KAFKA__SERVERS"] = context.kafka_servers
-    worker = Program(
-        f"sdk-example-csms-{suffix}",
-        "examples.csms_worker",
-        {**env, "OCPPGW_CSMS__STATUS_PORT": str(SDK_CSMS_STATUS_PORT)},
-        context.log_dir,
-    )
+    worker_env = csms_env(env, SDK_CSMS_STATUS_PORT)
+    worker = Program(f"sdk-example-csms-{suffix}", "examples.csms_worker", worker_env, context.log_dir)
     context.add_cleanup(worker.stop)
-    gateway_env = {
-        **env,
-        "OCPPGW_OCPP_GATEWAY__LISTENING_PORT": str(SDK_GATEWAY_PORT),
-        "OCPPGW_OCPP_GATEWAY__STATUS_PORT": str(SDK_GATEWAY_STATUS_PORT),
-        "OCPPGW_OCPP_GATEWAY__INSTANCE_ID": f"gw-sdk-{suffix}",
-    }
-    gateway = Program(f"sdk-gateway-{suffix}", "ocpp_gw", gateway_env, context.log_dir)
+    gateway_settings = gateway_env(env, SDK_GATEWAY_PORT, SDK_GATEWAY_STATUS_PORT, f"gw-sdk-{suffix}")
+    gateway = Program(f"sdk-gateway-{suffix}", "ocpp_gw", gateway_settings, context.log_dir)
     context.add_cleanup(gateway.stop)
     for program, needle in ((gateway, "gateway ready"), (worker, "csms ready")):
         program.wait_for_log(needle, timeout=90)
-    wait_until(lambda: http_status(SDK_CSMS_STATUS_PORT, "/readyz") == 200, 30, "the example worker's /readyz")
+    worker.wait_ready(SDK_CSMS_STATUS_PORT, timeout=30)
     context.sdk_worker = worker
 
 
@@ -126,7 +118,7 @@ def step_sdk_logged(context: Context, station_id: str) -> None:
         return any("station connected" in line and f'"{station_id}"' in line for line in lines)
 
     wait_until(logged, 10, f"the example worker to log {station_id}'s connection")
-    answered = samples(SDK_CSMS_STATUS_PORT, "ocpp_csms_calls_answered_total")
+    answered = metric_samples(SDK_CSMS_STATUS_PORT, "ocpp_csms_calls_answered_total")
     assert any(
         labels == {"action": "BootNotification", "result": "CALLRESULT"} and value >= 1 for labels, value in answered
     ), answered

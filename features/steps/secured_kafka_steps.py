@@ -10,11 +10,12 @@ from behave import given, then, when
 from behave.runner import Context
 from steps.ocpp_steps import _open
 from support.kafka import read_until
-from support.processes import ROOT, Program
+from support.processes import Program
 
 from ocpp_gw.config import KafkaConfig, load_config
 from ocpp_gw.kafka_clients import make_admin
 from ocpp_gw.kafka_topics import topic_settings
+from testing.harness import ROOT, gateway_env
 
 SECURED_GATEWAY_PORT = 19100
 
@@ -59,12 +60,7 @@ async def _replication(kafka: KafkaConfig) -> tuple[list[dict[str, Any]], str]:
 
 
 def _start_refused_gateway(context: Context, settings: dict[str, str]) -> None:
-    env = {
-        **context.secured_cluster.client_env,
-        "OCPPGW_OCPP_GATEWAY__LISTENING_PORT": "19101",
-        "OCPPGW_OCPP_GATEWAY__STATUS_PORT": "0",
-        **settings,
-    }
+    env = {**gateway_env(context.secured_cluster.client_env, 19101, 0), **settings}
     context.refused = Program(f"refused-gateway-{len(settings)}", "ocpp_gw", env, context.log_dir)
     context.secured_programs.append(context.refused)
 
@@ -82,7 +78,7 @@ def step_refused_ca(context: Context) -> None:
 @then('it exits with status {code:d} and a line saying "{needle}", no traceback and no password')
 def step_refused(context: Context, code: int, needle: str) -> None:
     program = context.refused
-    assert program.process.wait(60) == code, program.tail()
+    assert program.wait(60) == code, program.tail()
     text = program.log_text()
     assert needle in text, text
     assert "Traceback" not in text, text

@@ -12,9 +12,10 @@ from collections.abc import Callable
 from behave import given, then, when
 from behave.runner import Context
 from environment import SECURED_PORTS, station_password
-from support.processes import ROOT, wait_until
 from support.station import Station, expect_close
 from websockets.exceptions import InvalidStatus, WebSocketException
+
+from testing.harness import ROOT, wait_until
 
 
 def _url(profile: int) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from typing import Any
@@ -12,7 +11,9 @@ from typing import Any
 from behave import given, then, when
 from behave.runner import Context
 from support.kafka import read_until
-from support.processes import ROOT, Program
+from support.processes import Program
+
+from testing.harness import ROOT
 
 IN_TOPIC, OUT_TOPIC = "messages_in", "messages_out"
 
@@ -128,8 +129,7 @@ def step_exit_and_print(context: Context, code: int, path: str, value: str) -> N
 @when('the simulator of "{station_id}" is killed with SIGKILL and started again')
 def step_kill_simulator(context: Context, station_id: str) -> None:
     program, protocol, charge = context.simulators[station_id]
-    program.process.send_signal(signal.SIGKILL)
-    program.process.wait()
+    program.kill()
     program.stop()
     _start_simulator(context, station_id, protocol, charge)
 

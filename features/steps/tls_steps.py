@@ -17,6 +17,7 @@ from support.station import Station, boot_payload
 
 from ocpp_gw.core.credentials import StationCredentials, hash_password
 from ocpp_gw.credential_store import FileCredentials
+from testing.harness import csms_env, gateway_env, topics_env
 
 TLS_GATEWAY_PORT, TLS_GATEWAY_STATUS_PORT, TLS_CSMS_STATUS_PORT = 19402, 19409, 19419
 TLS_STATIONS = ("CP_TLS_RSA", "CP_TLS_ECDSA")
@@ -37,33 +38,21 @@ def step_two_certificate_gateway(context: Context) -> None:
         FileCredentials(credentials).write(
             station_id, StationCredentials(hash_password(station_password(station_id)), 2)
         )
-    topics = {
-        "OCPPGW_KAFKA__SERVERS": context.kafka_servers,
-        "OCPPGW_KAFKA__IN_MESSAGES_TOPIC": f"tls_in_{suffix}",
-        "OCPPGW_KAFKA__OUT_MESSAGES_TOPIC": f"tls_out_{suffix}",
-        "OCPPGW_KAFKA__ROUTES_TOPIC": f"tls_routes_{suffix}",
-        "OCPPGW_KAFKA__OCPP_GW_CONSUMER_GROUP": f"tls_gateways_{suffix}",
-        "OCPPGW_KAFKA__CSMS_CONSUMER_GROUP": f"tls_csms_{suffix}",
-    }
+    topics = {"OCPPGW_KAFKA__SERVERS": context.kafka_servers, **topics_env("tls", suffix)}
     pki = context.tls_pki
-    gateway_env = {
-        **topics,
-        "OCPPGW_OCPP_GATEWAY__LISTENING_PORT": str(TLS_GATEWAY_PORT),
-        "OCPPGW_OCPP_GATEWAY__SECURITY_PROFILE": "2",
-        "OCPPGW_OCPP_GATEWAY__STATUS_PORT": str(TLS_GATEWAY_STATUS_PORT),
-        "OCPPGW_OCPP_GATEWAY__INSTANCE_ID": f"gw-tls-{suffix}",
-        "OCPPGW_OCPP_GATEWAY__TLS_CERT_FILE": f"{pki / 'server-rsa.pem'},{pki / 'server-ecdsa.pem'}",
-        "OCPPGW_OCPP_GATEWAY__TLS_KEY_FILE": f"{pki / 'server-rsa.key'},{pki / 'server-ecdsa.key'}",
-        "OCPPGW_OCPP_GATEWAY__CREDENTIALS_FILE": str(credentials),
-    }
-    csms = Program(
-        f"tls-csms-{suffix}",
-        "csms_server",
-        {**topics, "OCPPGW_CSMS__STATUS_PORT": str(TLS_CSMS_STATUS_PORT)},
-        context.log_dir,
+    gateway_settings = gateway_env(
+        topics,
+        TLS_GATEWAY_PORT,
+        TLS_GATEWAY_STATUS_PORT,
+        f"gw-tls-{suffix}",
+        security_profile="2",
+        tls_cert_file=f"{pki / 'server-rsa.pem'},{pki / 'server-ecdsa.pem'}",
+        tls_key_file=f"{pki / 'server-rsa.key'},{pki / 'server-ecdsa.key'}",
+        credentials_file=str(credentials),
     )
+    csms = Program(f"tls-csms-{suffix}", "csms_server", csms_env(topics, TLS_CSMS_STATUS_PORT), context.log_dir)
     context.add_cleanup(csms.stop)
-    gateway = Program(f"tls-gateway-{suffix}", "ocpp_gw", gateway_env, context.log_dir)
+    gateway = Program(f"tls-gateway-{suffix}", "ocpp_gw", gateway_settings, context.log_dir)
     context.add_cleanup(gateway.stop)
     for program, needle in ((gateway, "gateway ready"), (csms, "csms ready")):
         program.wait_for_log(needle, timeout=90)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import signal
 import uuid
 from pathlib import Path
 
-from .processes import Program, samples, wait_until
+from testing.harness import csms_env, gateway_env, metric_samples, topics_env, wait_until
+
+from .processes import Program
 
 CLUSTER_BASE_PORT = 19100
 
@@ -30,28 +31,19 @@ class Cluster:
             f"c_routes_{suffix}",
         )
         self.servers = servers
-        base = {
+        kafka = {
             "OCPPGW_KAFKA__SERVERS": servers,
-            "OCPPGW_KAFKA__IN_MESSAGES_TOPIC": self.in_topic,
-            "OCPPGW_KAFKA__OUT_MESSAGES_TOPIC": self.out_topic,
-            "OCPPGW_KAFKA__ROUTES_TOPIC": self.routes_topic,
+            **topics_env("c", suffix),
             "OCPPGW_KAFKA__NUM_PARTITIONS": str(partitions),
-            "OCPPGW_KAFKA__OCPP_GW_CONSUMER_GROUP": f"c_gateways_{suffix}",
-            "OCPPGW_KAFKA__CSMS_CONSUMER_GROUP": f"c_csms_{suffix}",
-            "OCPPGW_CSMS__STATUS_PORT": str(CLUSTER_BASE_PORT + 20),
         }
+        base = csms_env(kafka, CLUSTER_BASE_PORT + 20)
         self.csms = Program(f"cluster-csms-{suffix}", "csms_server", base, log_dir)
         self.gateways: list[Program] = []
         self.status_ports: list[int] = []
         self.urls: list[str] = []
         for index in range(size):
             port = CLUSTER_BASE_PORT + index
-            env = {
-                **base,
-                "OCPPGW_OCPP_GATEWAY__LISTENING_PORT": str(port),
-                "OCPPGW_OCPP_GATEWAY__INSTANCE_ID": f"gw-{index + 1}",
-                "OCPPGW_OCPP_GATEWAY__STATUS_PORT": str(CLUSTER_BASE_PORT + 10 + index),
-            }
+            env = gateway_env(base, port, CLUSTER_BASE_PORT + 10 + index, f"gw-{index + 1}")
             self.status_ports.append(CLUSTER_BASE_PORT + 10 + index)
             self.gateways.append(Program(f"cluster-gw{index + 1}-{suffix}", "ocpp_gw", env, log_dir))
             self.urls.append(f"ws://127.0.0.1:{port}/ocpp")
@@ -74,8 +66,7 @@ class Cluster:
         wait_until(settled, 60, "the gateways' assignments to cover every partition once")
 
     def kill(self, index: int) -> None:
-        self.gateways[index].process.send_signal(signal.SIGKILL)
-        self.gateways[index].process.wait()
+        self.gateways[index].kill()
         self.killed.add(index)
 
     def alive(self) -> list[int]:
@@ -84,7 +75,10 @@ class Cluster:
     def records_read(self) -> list[dict[str, float]]:
         """Each live gateway's ``ocpp_gw_csms_records_total`` by outcome, scraped from its /metrics."""
         return [
-            {labels["outcome"]: value for labels, value in samples(self.status_ports[i], "ocpp_gw_csms_records_total")}
+            {
+                labels["outcome"]: value
+                for labels, value in metric_samples(self.status_ports[i], "ocpp_gw_csms_records_total")
+            }
             for i in self.alive()
         ]
 
