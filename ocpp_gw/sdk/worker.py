@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import inspect
 import logging
 from collections import deque
@@ -22,7 +23,7 @@ from ..core.envelope import EnvelopeError, InRecord, decode_in_record, out_recor
 from ..core.frames import Call
 from ..core.protocol import Fault, MessageType, OcppVersion
 from ..kafka_clients import check_access, make_consumer
-from ..kafka_topics import ensure_topics
+from ..kafka_topics import ensure_topics, partitions_of
 from ..metrics import CsmsMetrics
 from ..publisher import RecoveringProducer
 from ..status import StatusServer
@@ -80,6 +81,8 @@ class Csms:
         self._settings: dict[str, Any] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: RecoveringProducer | None = None
+        self._out_partitions: set[int] = set()
+        """The partitions of ``messages_out``, to check a record's reply partition against."""
         self._watch: ConsumerWatch | None = None
         self._reading: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
@@ -169,6 +172,7 @@ class Csms:
             "request_timeout_ms": kafka.request_timeout_ms,
         }
         await ensure_topics(kafka, kafka.in_messages_topic, kafka.out_messages_topic)
+        self._out_partitions = set(await partitions_of(kafka, kafka.out_messages_topic))
         self._producer = RecoveringProducer(kafka)
         self._consumer = make_consumer(kafka, **self._settings)
         self._watch = ConsumerWatch(
@@ -192,6 +196,18 @@ class Csms:
                 await bounded(self._reading, "answer what was read")
             await bounded(self._producer.stop(), "stop producer")
             await bounded(self._current_consumer().stop(), "leave consumer group")
+
+    async def _reply_partition(self, partition: int | None) -> int | None:
+        """The record's reply partition if ``messages_out`` has it (looked up again once, for partitions
+        added since); otherwise None, and the answer goes by key (the gateway passes it on)."""
+        if partition is None or partition in self._out_partitions:
+            return partition
+        with contextlib.suppress(KafkaError):
+            self._out_partitions = set(await partitions_of(self._kafka, self._kafka.out_messages_topic))
+        if partition in self._out_partitions:
+            return partition
+        self.log.warning("unknown reply partition; answering by key", extra={"reply_partition": partition})
+        return None
 
     def _current_consumer(self) -> AIOKafkaConsumer:
         assert self._consumer is not None, "the worker is not running"
@@ -303,15 +319,11 @@ class Csms:
         headers = [] if record.correlation_id is None else [("correlation_id", record.correlation_id.encode())]
         topic, key = self._kafka.out_messages_topic, station_id.encode()
         assert self._producer is not None
+        partition = await self._reply_partition(record.reply_partition)
         try:
             future: asyncio.Future[Any] = await self._producer.send(
-                topic, value=value, key=key, partition=record.reply_partition, headers=headers
+                topic, value=value, key=key, partition=partition, headers=headers
             )
-        except AssertionError:
-            self.log.warning(
-                "unknown reply partition; answering by key", extra={"reply_partition": record.reply_partition}
-            )
-            future = await self._producer.send(topic, value=value, key=key, headers=headers)
         except KafkaError as error:
             # Not skipped: the failed delivery makes the worker read this record again and answer it then.
             self.log.error(
