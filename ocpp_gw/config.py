@@ -63,6 +63,8 @@ class KafkaConfig:
     num_partitions: int = 8
     replica_factor: int = 0
     linger_ms: int = 0
+    fetch_min_bytes: int = 1
+    fetch_max_wait_ms: int = 500
     request_timeout_ms: int = 10000
     security_protocol: str = _choice("PLAINTEXT", "PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
     sasl_mechanism: str = _choice("SCRAM-SHA-512", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")

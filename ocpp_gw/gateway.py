@@ -217,7 +217,7 @@ class Gateway:
                 break
             link.close(1012, "gateway restarting; reconnect")
             await asyncio.sleep(1 / self.gw.drain_rate)
-        finishing = [link.finished.wait() for link in self.registry]
+        finishing = [asyncio.shield(link.finished) for link in self.registry]
         if finishing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*finishing), max(0.1, deadline - self.loop.time()))
@@ -307,6 +307,7 @@ class Gateway:
         self.handshake.opened(websocket)
         station_id = station_id_from_path(websocket.request.path if websocket.request else "")
         assert station_id is not None
+        forget_handshake_headers(websocket)
         host, port = websocket.remote_address[:2]
         remote = f"{host}:{port}"
         context = {"station_id": station_id, "remote_address": remote}
@@ -332,9 +333,17 @@ class Gateway:
             log.info("station connected", extra={**context, "protocol": version.value})
             await link.serve()
         finally:
-            link.writer.cancel()
             self.registry.ended(link)
             code, reason = link.close_status
             self.metrics.connected.labels(version.value).dec()
             self.metrics.closed.labels(close_code_label(code)).inc()
             log.info("station disconnected", extra={**context, "close_code": code, "close_reason": reason})
+
+
+def forget_handshake_headers(websocket: ServerConnection) -> None:
+    """Empty the handshake's request and response headers, read by then and never again: about 2.8 KB
+    per connected station (measured: README, Performance). In place, because websockets' parser keeps
+    the request for the connection's lifetime."""
+    for message in (websocket.request, websocket.response):
+        if message is not None:
+            message.headers.clear()

@@ -85,6 +85,8 @@ def make_producer(config: KafkaConfig) -> AIOKafkaProducer:
 def make_consumer(config: KafkaConfig, *topics: str, **settings: Any) -> AIOKafkaConsumer:
     """A consumer of ``topics`` (none: assign or subscribe later); ``settings`` are aiokafka's own."""
     settings.setdefault("metadata_max_age_ms", METADATA_MAX_AGE_MS)
+    settings.setdefault("fetch_min_bytes", config.fetch_min_bytes)
+    settings.setdefault("fetch_max_wait_ms", config.fetch_max_wait_ms)
     settings.setdefault("group_id", None)
     return AIOKafkaConsumer(*topics, **client_options(config), **settings)
 

@@ -60,7 +60,7 @@ class Registry:
             log.warning("replacing the existing connection of the station", extra={"station_id": link.station_id})
             previous.close(1000, "replaced by a newer connection")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(previous.finished.wait(), REPLACE_TIMEOUT)
+                await asyncio.wait_for(asyncio.shield(previous.finished), REPLACE_TIMEOUT)
 
     def connected(self, link: StationLink, remote: str) -> None:
         """Tell the CSMS, and every gateway, that the station is here now."""
@@ -71,7 +71,8 @@ class Registry:
         """Forget a link whose connection ended; tell the CSMS and, unless a newer one took over, the routes."""
         if self.links.get(link.station_id) is link:
             del self.links[link.station_id]
-        link.finished.set()
+        if not link.finished.done():
+            link.finished.set_result(None)
         code, reason = link.close_status
         self.bus.lifecycle(link.origin, "disconnected", close_code=code, close_reason=reason)
         if not link.route.superseded:

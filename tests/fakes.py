@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Close
+from websockets.protocol import State
 
 from ocpp_gw.config import KafkaConfig
 from ocpp_gw.core.actions import SessionLimits
@@ -60,11 +61,27 @@ class FakePublisher:
 
 
 @dataclass
-class FakeClosing:
-    """The close frames of a WebSocket (websockets' protocol object)."""
+class FakeFraming:
+    """websockets' protocol object: its state, the close frames, and the frames it was given to send."""
 
     close_rcvd: Close | None = None
     close_sent: Close | None = None
+    state: State = State.OPEN
+    framed: list[bytes] = field(default_factory=list)
+
+    def send_text(self, data: bytes) -> None:
+        assert self.state is State.OPEN, "websockets refuses to frame data on a connection that is not open"
+        self.framed.append(data)
+
+
+@dataclass
+class FakeTransport:
+    """The bytes written to a station and not taken by it yet (all of them while it does not read)."""
+
+    buffered: int = 0
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
 
 
 _END = object()
@@ -73,20 +90,18 @@ _END = object()
 class FakeSocket:
     """A station's WebSocket: scripted incoming frames, recorded outgoing ones and closes.
 
-    ``stalled`` makes :meth:`send` block until :meth:`resume` (a station that does not read);
-    :meth:`close` records the close, sets the close frame sent and ends the iteration, as does
-    :meth:`hang_up` (the station's close, or none: 1006).
+    ``stalled``: a station that does not read, whose frames stay in the transport's buffer until
+    :meth:`resume`; :meth:`close` records the close, sets the close frame sent and ends the
+    iteration, as does :meth:`hang_up` (the station's close, or none: 1006).
     """
 
     def __init__(self, stalled: bool = False) -> None:
-        self.protocol = FakeClosing()
+        self.protocol = FakeFraming()
+        self.transport = FakeTransport()
         self.sent: list[str] = []
         self.closes: list[tuple[int, str]] = []
         self._incoming: asyncio.Queue[object] = asyncio.Queue()
-        self._reading = asyncio.Event()
-        if not stalled:
-            self._reading.set()
-        self.send_error: BaseException | None = None
+        self.stalled = stalled
         self.receive_error: BaseException | None = None
 
     def receive(self, *frames: str | bytes) -> None:
@@ -97,21 +112,28 @@ class FakeSocket:
     def hang_up(self, close: Close | None = None) -> None:
         """The station's side ends the connection, with its close frame or none."""
         self.protocol.close_rcvd = close
+        self.protocol.state = State.CLOSED
         self._incoming.put_nowait(_END)
 
     def resume(self) -> None:
-        self._reading.set()
+        """The station reads again: what waited in the buffer reaches it."""
+        self.stalled = False
+        self.send_data()
 
-    async def send(self, message: str) -> None:
-        await self._reading.wait()
-        if self.send_error is not None:
-            raise self.send_error
-        self.sent.append(message)
+    def send_data(self) -> None:
+        """The framed data goes to the transport: to the station, or into the buffer while it does not read."""
+        if self.stalled:
+            self.transport.buffered = sum(len(data) for data in self.protocol.framed)
+            return
+        self.sent.extend(data.decode() for data in self.protocol.framed)
+        self.protocol.framed.clear()
+        self.transport.buffered = 0
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         self.closes.append((code, reason))
         if self.protocol.close_sent is None:
             self.protocol.close_sent = Close(code, reason)
+        self.protocol.state = State.CLOSING
         self._incoming.put_nowait(_END)
 
     def __aiter__(self) -> AsyncIterator[str | bytes]:
@@ -163,7 +185,7 @@ class Bench:
         limits: SessionLimits | None = None,
         send_queue_bytes: int = 1 << 20,
     ) -> StationLink:
-        """A link for a new connection of ``station_id`` (needs a running loop: it starts its writer)."""
+        """A link for a new connection of ``station_id`` (needs a running loop)."""
         session = StationSession(station_id, version, limits or SessionLimits())
         return StationLink(
             socket or FakeSocket(),

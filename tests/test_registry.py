@@ -51,7 +51,7 @@ def test_a_second_connection_replaces_the_first_which_closes_1000_and_its_tombst
         await eventually(lambda: len(b.publisher.records) == 6)
         assert old_socket.closes == [(1000, "replaced by a newer connection")] and new_socket.closes == []
         assert registry.get("CP1") is new and len(registry) == 1 and list(registry) == [new]
-        assert old.finished.is_set() and not new.finished.is_set()
+        assert old.finished.done() and not new.finished.done()
         assert b.publisher.kinds() == [
             "connected",
             KAFKA.routes_topic,
@@ -134,7 +134,7 @@ def test_an_ended_link_publishes_disconnected_and_its_route_tombstone() -> None:
             "connection_id": link.route.connection_id.encode(),
         }
         assert tombstone.current is not None and tombstone.current()
-        assert link.finished.is_set() and len(registry) == 0
+        assert link.finished.done() and len(registry) == 0
 
     run(test)
 

@@ -1,5 +1,5 @@
 """The station link room with an in-memory socket and publisher: frames in, actions carried out,
-the outbox bounded, the timer run, the end of the connection answered."""
+the transport's buffer bounded, the timer run, the end of the connection answered."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import orjson
 import pytest
 from websockets.frames import Close
 
-from ocpp_gw import station_link
 from ocpp_gw.core.actions import CloseStation, SendToStation, SessionLimits
 from ocpp_gw.core.frames import Call, parse_frame
 from ocpp_gw.core.protocol import MessageType, OcppVersion
@@ -146,14 +145,14 @@ def test_a_close_action_closes_the_socket_once() -> None:
         link.close(1001, "and again")
         await asyncio.sleep(0)
         assert socket.closes == [(1008, "message rate limit exceeded")]
-        # Frames for a closing station are counted, not queued.
+        # Frames for a closing station are counted, not written.
         link.apply([SendToStation(call("late"))])
-        assert link.outbox.empty()
+        assert socket.protocol.framed == [] and len(socket.sent) == 0
 
     run(test)
 
 
-def test_a_station_that_does_not_read_is_closed_once_its_send_queue_is_full_in_bytes(
+def test_a_station_that_does_not_read_is_closed_once_its_send_buffer_would_pass_send_queue_bytes(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     async def test() -> None:
@@ -161,10 +160,8 @@ def test_a_station_that_does_not_read_is_closed_once_its_send_queue_is_full_in_b
         socket = FakeSocket(stalled=True)
         frame = SendToStation(orjson.dumps([6, "s", "Notify", {"x": "y" * 40}]).decode(), MessageType.SEND)
         link = b.link(socket, version=OcppVersion.V21, send_queue_bytes=3 * len(frame.text))
-        link.apply([frame])
-        await eventually(lambda: link.outbox.empty())  # the writer holds the first, blocked in send
         link.apply([frame, frame, frame])
-        assert socket.closes == [] and link.outbox_bytes == 3 * len(frame.text)
+        assert socket.closes == [] and socket.transport.buffered == 3 * len(frame.text)
         link.apply([frame])
         await eventually(lambda: socket.closes)
         assert socket.closes == [(1008, "send queue full")]
@@ -172,29 +169,20 @@ def test_a_station_that_does_not_read_is_closed_once_its_send_queue_is_full_in_b
         assert any(r.getMessage().startswith("station send queue full") for r in caplog.records)
         link.apply([frame])
         assert b.sample("ocpp_gw_session_events_total", event="send_queue_full") == 1
-        assert b.sample("ocpp_gw_frames_total", direction="csms_to_station", message_type="SEND") == 6
+        assert b.sample("ocpp_gw_frames_total", direction="csms_to_station", message_type="SEND") == 5
         socket.resume()
-        await eventually(lambda: len(socket.sent) == 4)
-        assert link.outbox_bytes == 0
+        assert len(socket.sent) == 3 and socket.transport.buffered == 0
 
     run(test)
 
 
-def test_a_station_that_does_not_read_is_closed_once_its_send_queue_is_full_in_frames(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(station_link, "SEND_QUEUE_SIZE", 2)
-
+def test_frames_reach_the_station_in_order_without_waiting_for_the_loop() -> None:
     async def test() -> None:
         b = bench()
-        socket = FakeSocket(stalled=True)
+        socket = FakeSocket()
         link = b.link(socket)
         link.apply([SendToStation(call(str(n))) for n in range(3)])
-        await eventually(lambda: link.outbox.qsize() == 2)
-        assert socket.closes == []
-        link.apply([SendToStation(call("3"))])
-        await eventually(lambda: socket.closes)
-        assert socket.closes == [(1008, "send queue full")]
+        assert [orjson.loads(text)[1] for text in socket.sent] == ["0", "1", "2"]
 
     run(test)
 
@@ -245,7 +233,7 @@ def test_the_timer_follows_the_next_deadline_and_is_cancelled_when_nothing_waits
     run(test)
 
 
-def test_the_end_of_the_connection_answers_the_csms_calls_still_owed_and_stops_the_writer() -> None:
+def test_the_end_of_the_connection_answers_the_csms_calls_still_owed() -> None:
     async def test() -> None:
         b = bench()
         link, socket, serve = await serving(b, limits=SessionLimits(csms_queue_size=4))
@@ -259,8 +247,6 @@ def test_the_end_of_the_connection_answers_the_csms_calls_still_owed_and_stops_t
         assert link.close_status == (1001, "going away")
         assert [f.frame.message_id for f in b.publisher.frames if f.frame is not None] == ["c1", "c2"]
         assert all(f.origin == "gateway" for f in b.publisher.frames)
-        await eventually(lambda: link.writer.done())
-        assert link.writer.cancelled()
 
     run(test)
 
@@ -295,7 +281,6 @@ def test_a_failure_while_answering_at_the_end_is_logged_and_the_link_still_winds
         socket.hang_up()
         await serve
         assert timer is not None and timer.cancelled()
-        await eventually(lambda: link.writer.done())
         assert [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR] == [
             "failed to answer the calls of a closed connection"
         ]
@@ -303,15 +288,15 @@ def test_a_failure_while_answering_at_the_end_is_logged_and_the_link_still_winds
     run(test)
 
 
-def test_a_write_to_a_closed_socket_ends_the_writer_quietly() -> None:
+def test_a_frame_for_a_connection_that_already_ended_is_not_written() -> None:
     async def test() -> None:
         b = bench()
         socket = FakeSocket()
-        socket.send_error = closed_abnormally()
         link = b.link(socket)
+        socket.hang_up()
         link.apply([SendToStation(call("1"))])
-        await eventually(lambda: link.writer.done())
-        assert link.writer.exception() is None and socket.sent == []
+        assert socket.sent == [] and socket.protocol.framed == []
+        assert b.sample("ocpp_gw_frames_total", direction="csms_to_station", message_type="CALL") == 1
 
     run(test)
 
