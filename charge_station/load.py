@@ -33,6 +33,11 @@ BOOT = {"chargingStation": {"vendorName": "LoadGen", "model": "L1"}, "reason": "
 CALL_TIMEOUT = 30.0
 
 
+def measuring(phase: str) -> None:
+    """Mark the measured window's start and end on stderr, for a harness that samples CPU around it."""
+    print(orjson.dumps({"measuring": phase}).decode(), file=sys.stderr, flush=True)
+
+
 class Recorder:
     """Round-trip times, completions per second and errors by kind."""
 
@@ -171,11 +176,13 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     try:
         if args.mode in ("open", "closed"):
             recorder.rtts, recorder.per_second, recorder.started = array("d"), Counter(), time.monotonic()
+            measuring("start")
             began = time.monotonic()
             if args.mode == "open":
                 await open_loop(stations, args.rate, args.duration)
             else:
                 await closed_loop(stations, args.duration)
+            measuring("end")
             result.update(recorder.summary(time.monotonic() - began))
         elif args.mode == "idle":
             print(orjson.dumps({"holding": connected}).decode(), file=sys.stderr, flush=True)
