@@ -29,6 +29,10 @@ T = TypeVar("T")
 RouteListener = Callable[[str, Route | None, dict[str, bytes]], None]
 
 
+LOADING_POLL_MS = 10
+"""How long a read waits for records while the table is still loading (then whether it is caught up)."""
+
+
 class StationOffline(Exception):
     """The route table has no route for the station."""
 
@@ -122,16 +126,17 @@ class CompactedTable(Generic[T]):
 
     async def _follow(self, ends: dict[TopicPartition, int]) -> None:
         while True:
-            batches = await self._consumer.getmany(timeout_ms=200)
-            for tp, records in batches.items():
-                for record in records:
-                    self._apply(record.key, record.value, dict(record.headers or ()))
-                self._next[tp] = records[-1].offset + 1
             if not self.loaded.is_set() and all(
                 await asyncio.gather(*(self._caught_up(tp, end) for tp, end in ends.items()))
             ):
                 self.loaded.set()
                 log.info("table loaded", extra={"topic": self.topic, "entries": len(self.entries)})
+            # While loading, look again soon: an empty or fully read topic must not hold the start up.
+            batches = await self._consumer.getmany(timeout_ms=200 if self.loaded.is_set() else LOADING_POLL_MS)
+            for tp, records in batches.items():
+                for record in records:
+                    self._apply(record.key, record.value, dict(record.headers or ()))
+                self._next[tp] = records[-1].offset + 1
 
     async def _caught_up(self, tp: TopicPartition, end: int) -> bool:
         position: int = await self._consumer.position(tp)
