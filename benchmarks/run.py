@@ -289,7 +289,9 @@ class Bench:
 
     def storm(self) -> None:
         """Every station dropped at once, then all back and booted."""
-        self.start_gateway("off")
+        gateway = self.start_gateway("off")
+        assert self.csms is not None
+        watched = self.watched(gateway=gateway, csms=self.csms)
         for _ in range(self.sizes.repeats):
             args = [
                 "storm",
@@ -299,7 +301,7 @@ class Bench:
                 str(self.sizes.storm_stations),
             ]
             args += ["--concurrency", "1000", "--prefix", "STORM_"]
-            self.record("storm", run_load("charge_station.load", args, {}))
+            self.record("storm", run_load("charge_station.load", args, watched))
         self.stop_gateway()
 
 

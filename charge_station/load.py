@@ -190,9 +190,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         elif args.mode == "storm":
             await asyncio.gather(*(s.close() for s in stations))
             recorder.errors.clear()
+            measuring("start")
             began = time.monotonic()
             back = await connect_all(stations, args.concurrency, boot=True)
             result.update(back=back, storm_seconds=time.monotonic() - began, errors=dict(recorder.errors))
+            measuring("end")
+            result["calls"] = back
     finally:
         await asyncio.gather(*(s.close() for s in stations))
     return result
