@@ -6,7 +6,9 @@ the bottleneck). Modes:
 - ``open``: a fixed total rate of Heartbeats spread evenly over the stations;
 - ``closed``: every station sends its next Heartbeat as soon as the last one is answered;
 - ``idle``: connect stations in steps and hold them (the harness samples the server's memory);
-- ``storm``: connect and boot, drop every connection at once, reconnect and boot again.
+- ``storm``: connect and boot, drop every connection at once, reconnect and boot again;
+- ``hold``: connect and boot, then answer every CSMS CALL with an empty CALLRESULT until
+  ``--duration`` ends or SIGTERM (the scale-out run reaches every station through Kafka).
 
 Every call's round-trip time and every error is recorded; the result is one JSON document on stdout.
 """
@@ -17,6 +19,7 @@ import argparse
 import asyncio
 import contextlib
 import random
+import signal
 import sys
 import time
 from array import array
@@ -164,6 +167,30 @@ async def closed_loop(stations: list[LoadStation], duration: float) -> None:
     await asyncio.gather(*(run(s) for s in stations))
 
 
+async def hold(stations: list[LoadStation], duration: float) -> int:
+    """Answer every CSMS CALL until ``duration`` ends or SIGTERM; the number of calls answered."""
+    answered = 0
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+
+    async def answer(station: LoadStation) -> None:
+        nonlocal answered
+        assert station.connection is not None
+        with contextlib.suppress(websockets.exceptions.ConnectionClosed):
+            async for message in station.connection:
+                frame = orjson.loads(message)
+                if frame[0] == 2:
+                    await station.connection.send(orjson.dumps([3, frame[1], {}]).decode())
+                    answered += 1
+
+    answering = [asyncio.create_task(answer(s)) for s in stations if s.connection is not None]
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), duration)
+    for task in answering:
+        task.cancel()
+    return answered
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     recorder = Recorder()
     stations = [LoadStation(args.url, f"{args.prefix}{i}", recorder, args.compression) for i in range(args.stations)]
@@ -187,6 +214,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         elif args.mode == "idle":
             print(orjson.dumps({"holding": connected}).decode(), file=sys.stderr, flush=True)
             await asyncio.sleep(args.duration)
+        elif args.mode == "hold":
+            print(orjson.dumps({"holding": connected}).decode(), file=sys.stderr, flush=True)
+            result["answered"] = await hold(stations, args.duration)
         elif args.mode == "storm":
             await asyncio.gather(*(s.close() for s in stations))
             recorder.errors.clear()
@@ -203,7 +233,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="charge-station-load", description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=("open", "closed", "idle", "storm"))
+    parser.add_argument("mode", choices=("open", "closed", "idle", "storm", "hold"))
     parser.add_argument("--url", default="ws://127.0.0.1:9000/ocpp")
     parser.add_argument("--stations", type=int, default=100)
     parser.add_argument("--rate", type=float, default=100.0, help="open loop: Heartbeats per second in total")
