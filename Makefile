@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test install lint unit coverage features bench-smoke bench kafka kafka-cluster kafka-stop kafka-fetch clean bench-validation chaos chaos-short
+.PHONY: run test install lint unit coverage features bench-smoke bench bench-scaleout kafka kafka-cluster kafka-stop kafka-fetch clean bench-validation chaos chaos-short
 
 install: $(STAMP)
 
@@ -39,6 +39,11 @@ bench: install
 
 bench-smoke: install
 	$(BIN)/python -m benchmarks.run --smoke --out $$(mktemp -d)
+	$(BIN)/python -m benchmarks.scaleout --stations 300 --out $$(mktemp -d)
+
+# 50,000 idle stations over three gateway processes, each reached by a CSMS call (about 5 minutes).
+bench-scaleout: install
+	$(BIN)/python -m benchmarks.scaleout $(SCALEOUT_ARGS)
 
 bench-validation: install
 	$(BIN)/python -m benchmarks.validation 200000
