@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -38,6 +39,7 @@ def run_program(
         print(f"{program}: config error: {error}", file=sys.stderr)
         return 2
     setup_logging(config.logging, program)
+    keep_out_of_collections()
     try:
         with asyncio.Runner(loop_factory=event_loop_factory(config.runtime.event_loop)) as runner:
             return runner.run(main(config, args)) or 0
@@ -57,6 +59,14 @@ def run_program(
     except (KafkaError, OSError, InvalidHandshake) as error:
         logging.getLogger(program).error("fatal: %s", error)
         return 1
+
+
+def keep_out_of_collections() -> None:
+    """Move every object alive now (modules, schemas, configuration, clients) out of the cyclic garbage
+    collector's sight. They live as long as the program, and each full collection would otherwise
+    walk all of them while every station waits: in the CSMS, one took 20 ms at 1,000 calls/s."""
+    gc.collect()
+    gc.freeze()
 
 
 def event_loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:

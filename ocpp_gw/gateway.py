@@ -19,7 +19,7 @@ from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 
-from .cli import bounded
+from .cli import bounded, keep_out_of_collections
 from .config import Config
 from .core.actions import SessionLimits
 from .core.envelope import Origin
@@ -184,6 +184,7 @@ class Gateway:
             async with contextlib.AsyncExitStack() as listeners:
                 servers = [await listeners.enter_async_context(self._listen(*spec)) for spec in self.gw.listeners]
                 self._log_ready(servers)
+                keep_out_of_collections()
                 await stop.wait()
                 await self._drain()
                 for server in servers:

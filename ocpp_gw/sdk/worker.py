@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from ..cli import base_parser, bounded, install_stop_handlers, run_program
+from ..cli import base_parser, bounded, install_stop_handlers, keep_out_of_collections, run_program
 from ..config import Config, KafkaConfig
 from ..consumer_watch import ConsumerWatch, stop_quietly
 from ..core.envelope import EnvelopeError, InRecord, decode_in_record, out_record
@@ -181,6 +181,7 @@ class Csms:
         await self._producer.start()
         await self._start_reading()
         self._watch.start()
+        keep_out_of_collections()
         stopping = asyncio.ensure_future(self._stop.wait())
         try:
             while not self._stop.is_set():
