@@ -148,6 +148,8 @@ class GatewayConfig:
     station_message_burst: int = 50
     rate_limit_action: str = _choice("callerror", "callerror", "close")
     compression: bool = True
+    compression_window_bits: int = 12
+    compression_mem_level: int = 5
     handshake_timeout: float = 10.0
     drain_rate: float = 200.0
     drain_timeout: float = 60.0
@@ -171,6 +173,8 @@ class GatewayConfig:
         _check_range("[ocpp_gateway] max_handshakes_per_address", self.max_handshakes_per_address, 0, 1_000_000)
         if self.handshake_rate_per_address < 0:
             raise ConfigError("[ocpp_gateway] handshake_rate_per_address: must be 0 (no limit) or more")
+        _check_range("[ocpp_gateway] compression_window_bits", self.compression_window_bits, 9, 15)
+        _check_range("[ocpp_gateway] compression_mem_level", self.compression_mem_level, 1, 9)
         if self.send_queue_bytes < self.max_message_size:
             raise ConfigError("[ocpp_gateway] send_queue_bytes: must be at least max_message_size")
         for name in ("csms_response_timeout", "station_response_timeout"):

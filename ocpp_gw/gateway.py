@@ -18,9 +18,11 @@ import time
 from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.extensions import ServerExtensionFactory
+from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 
 from .cli import bounded, keep_out_of_collections
-from .config import Config
+from .config import Config, GatewayConfig
 from .core.actions import SessionLimits
 from .core.envelope import Origin
 from .core.protocol import OcppVersion
@@ -277,7 +279,8 @@ class Gateway:
             self._handle,
             host,
             port,
-            compression="deflate" if self.gw.compression else None,
+            compression=None,
+            extensions=deflate(self.gw),
             open_timeout=self.gw.handshake_timeout,
             ssl=tls,
             ssl_handshake_timeout=self.gw.handshake_timeout if tls is not None else None,
@@ -348,3 +351,17 @@ def forget_handshake_headers(websocket: ServerConnection) -> None:
     for message in (websocket.request, websocket.response):
         if message is not None:
             message.headers.clear()
+
+
+def deflate(gw: GatewayConfig) -> list[ServerExtensionFactory] | None:
+    """permessage-deflate with the configured window and memory level, which bound its memory per station:
+    a compressor holds about 2^(window_bits + 2) + 2^(mem_level + 9) bytes, a decompressor 2^window_bits."""
+    if not gw.compression:
+        return None
+    return [
+        ServerPerMessageDeflateFactory(
+            server_max_window_bits=gw.compression_window_bits,
+            client_max_window_bits=gw.compression_window_bits,
+            compress_settings={"memLevel": gw.compression_mem_level},
+        )
+    ]

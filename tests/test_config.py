@@ -105,6 +105,8 @@ def test_environment_overrides_any_key(tmp_path: Path) -> None:
         ("", {"OCPPGW_KAFKA__NOPE": "1"}, "unknown key nope in [kafka]"),
         ("[ocpp_gateway]\nsubprotocols = ocpp1.5\n", {}, "[ocpp_gateway] subprotocols"),
         ("[ocpp_gateway]\nduplicate_connection = maybe\n", {}, "[ocpp_gateway] duplicate_connection: must be one of"),
+        ("[ocpp_gateway]\ncompression_window_bits = 8\n", {}, "[ocpp_gateway] compression_window_bits: must be"),
+        ("[ocpp_gateway]\ncompression_mem_level = 10\n", {}, "[ocpp_gateway] compression_mem_level: must be"),
     ],
 )
 def test_bad_configuration_names_the_key(tmp_path: Path, text: str, env: dict[str, str], message: str) -> None:

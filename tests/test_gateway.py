@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 
-from ocpp_gw.config import Config, load_config
+from ocpp_gw.config import Config, GatewayConfig, load_config
 from ocpp_gw.core.frames import parse_frame
 from ocpp_gw.core.protocol import OcppVersion
-from ocpp_gw.gateway import Gateway
+from ocpp_gw.gateway import Gateway, deflate
 from ocpp_gw.publisher import Outgoing
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -206,3 +207,12 @@ def test_strict_mode_off_compiles_nothing() -> None:
         assert Gateway(config()).validator is None
 
     asyncio.run(main())
+
+
+def test_permessage_deflate_is_offered_with_the_configured_window_and_memory_level() -> None:
+    config = GatewayConfig(compression_window_bits=10, compression_mem_level=3)
+    [factory] = deflate(config) or []
+    assert isinstance(factory, ServerPerMessageDeflateFactory)
+    assert factory.server_max_window_bits == 10 and factory.client_max_window_bits == 10
+    assert factory.compress_settings == {"memLevel": 3}
+    assert deflate(GatewayConfig(compression=False)) is None
