@@ -203,6 +203,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     try:
         if args.mode in ("open", "closed"):
             recorder.rtts, recorder.per_second, recorder.started = array("d"), Counter(), time.monotonic()
+            recorder.errors.clear()  # the connect phase's are in connect_errors
             measuring("start")
             began = time.monotonic()
             if args.mode == "open":
