@@ -114,6 +114,7 @@ def plot(results: dict[str, Any], sizes: Sizes, out: Path) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     summary, runs, written = results["summary"], results["runs"], []
     curve = cost_curve(summary, sizes)
@@ -124,6 +125,9 @@ def plot(results: dict[str, Any], sizes: Sizes, out: Path) -> list[Path]:
             ax.plot(xs, ys, marker="o", label=process)
         ax.set(xlabel="round trips per second", ylabel="CPU ms per round trip", title="Cost per message against rate")
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xticks([x for x, _ in next(iter(curve.values()))])
         ax.legend()
         written.append(_save(fig, out / "cost.png"))
     high = f"{sizes.high_rate:g}"
