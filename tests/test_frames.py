@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
-import pytest
+import json
+from typing import Any
 
-from ocpp_gw.core.frames import Call, CallError, CallResult, Rejection, call_error_text, load_json, parse_frame
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ocpp_gw.core.frames import (
+    Call,
+    CallError,
+    CallResult,
+    Rejection,
+    call_error_text,
+    load_json,
+    load_json_exact,
+    parse_frame,
+)
 from ocpp_gw.core.protocol import Fault, OcppVersion, error_code, select_subprotocol, valid_station_id
 
 V16, V201, V21 = OcppVersion.V16, OcppVersion.V201, OcppVersion.V21
@@ -135,3 +149,39 @@ def test_malformed_sends_are_never_answered() -> None:
     for text in ('[6,"a","X",[]]', '[6,"a",1,{}]', '[6,1,"X",{}]', '[6,"a","X"]'):
         rejection = parse_frame(text, V21)
         assert isinstance(rejection, Rejection) and not rejection.answer, text
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal, and of the same type at every level (1 and 1.0 are not the same here)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b
+
+
+@given(JSON_VALUES)
+def test_exact_parsing_reads_what_the_standard_library_reads(value: Any) -> None:
+    text = json.dumps(value, ensure_ascii=False)
+    assert same(load_json_exact(text), json.loads(text))
+    assert same(load_json_exact(text.encode()), json.loads(text))
+
+
+@pytest.mark.parametrize(
+    "text", ["[123456789012345678901234567890]", '{"a": [1, {"b": 18446744073709551616}]}', "[-9223372036854775809]"]
+)
+def test_integers_wider_than_64_bits_stay_exact(text: str) -> None:
+    assert same(load_json_exact(text), json.loads(text))
+
+
+@pytest.mark.parametrize("text", ["[NaN]", "[Infinity]", '["\\ud800"]', "[1,]", "{"])
+def test_what_is_not_strict_json_is_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        load_json_exact(text)

@@ -99,7 +99,19 @@ def load_json(text: str | bytes) -> Any:
 
 
 def load_json_exact(text: str | bytes) -> Any:
-    """Parse strict JSON keeping every integer exact (the standard library's parser)."""
+    """Parse strict JSON keeping every integer exact.
+
+    orjson first: a document it reads without any float is exact (it turns only integers wider than
+    64 bits into floats, and refuses NaN, Infinity and lone surrogates). Anything else goes to the
+    standard library's parser, which keeps integers exact and says what is wrong.
+    """
+    try:
+        document = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        pass
+    else:
+        if not _holds_float(document):
+            return document
     document = json.loads(text, parse_constant=_reject_constant)
     try:
         json.dumps(document, ensure_ascii=False, allow_nan=False).encode()
@@ -108,6 +120,16 @@ def load_json_exact(text: str | bytes) -> Any:
     except ValueError as error:
         raise ValueError(f"JSON holds a value that cannot be written again: {error}") from error
     return document
+
+
+def _holds_float(value: Any) -> bool:
+    if isinstance(value, float):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_float(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_holds_float(item) for item in value)
+    return False
 
 
 def _reject_constant(name: str) -> Any:
