@@ -9,7 +9,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -130,10 +130,12 @@ class Outgoing:
     durable: bool = True
     current: Callable[[], bool] | None = None
     retried: bool = False
+    size: int = field(init=False)
+    """Bytes of key, value and headers: what the record weighs against ``unsent_max_bytes`` (counted once)."""
 
-    @property
-    def size(self) -> int:
-        return len(self.key) + len(self.value or b"") + sum(len(k) + len(v) for k, v in self.headers)
+    def __post_init__(self) -> None:
+        weight = len(self.key) + len(self.value or b"") + sum(len(k) + len(v) for k, v in self.headers)
+        object.__setattr__(self, "size", weight)
 
 
 def not_written(error: BaseException | None) -> bool:
