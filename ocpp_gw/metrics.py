@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
-M = TypeVar("M", Counter, Gauge)
 
 MESSAGE_TYPES = {2: "CALL", 3: "CALLRESULT", 4: "CALLERROR", 5: "CALLRESULTERROR", 6: "SEND"}
 
@@ -26,74 +22,43 @@ def close_code_label(code: int) -> str:
     return "other"
 
 
-class Labelled(Generic[M]):
-    """A labelled metric whose children are remembered by their label values: prometheus_client's
-    ``labels`` converts every value and takes a lock on each call, which showed in the profile of
-    a reconnect storm. Every label here has a bounded set of values, so the cache is bounded too."""
-
-    def __init__(self, metric: M) -> None:
-        self.metric: M = metric
-        self._children: dict[tuple[str, ...], M] = {}
-
-    def labels(self, *values: str) -> M:
-        child = self._children.get(values)
-        if child is None:
-            child = self._children[values] = self.metric.labels(*values)
-        return child
-
-
 class GatewayMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.connected = Labelled(
-            Gauge("ocpp_gw_connected_stations", "Stations connected now", ["protocol"], registry=r)
+        self.connected = Gauge("ocpp_gw_connected_stations", "Stations connected now", ["protocol"], registry=r)
+        self.opened = Counter(
+            "ocpp_gw_connections_opened_total", "Station connections accepted", ["protocol"], registry=r
         )
-        self.opened = Labelled(
-            Counter("ocpp_gw_connections_opened_total", "Station connections accepted", ["protocol"], registry=r)
+        self.closed = Counter(
+            "ocpp_gw_connections_closed_total",
+            "Station connections ended, by WebSocket close code",
+            ["code"],
+            registry=r,
         )
-        self.closed = Labelled(
-            Counter(
-                "ocpp_gw_connections_closed_total",
-                "Station connections ended, by WebSocket close code",
-                ["code"],
-                registry=r,
-            )
+        self.refused = Counter(
+            "ocpp_gw_handshakes_refused_total", "Handshakes refused, by reason", ["reason"], registry=r
         )
-        self.refused = Labelled(
-            Counter("ocpp_gw_handshakes_refused_total", "Handshakes refused, by reason", ["reason"], registry=r)
+        self.frames = Counter(
+            "ocpp_gw_frames_total",
+            "OCPP-J frames passed on, by direction and message type",
+            ["direction", "message_type"],
+            registry=r,
         )
-        self.frames = Labelled(
-            Counter(
-                "ocpp_gw_frames_total",
-                "OCPP-J frames passed on, by direction and message type",
-                ["direction", "message_type"],
-                registry=r,
-            )
+        self.callerrors = Counter(
+            "ocpp_gw_callerrors_generated_total",
+            "CALLERRORs the gateway wrote itself, by error code",
+            ["code"],
+            registry=r,
         )
-        self.callerrors = Labelled(
-            Counter(
-                "ocpp_gw_callerrors_generated_total",
-                "CALLERRORs the gateway wrote itself, by error code",
-                ["code"],
-                registry=r,
-            )
+        self.events = Counter(
+            "ocpp_gw_session_events_total",
+            "Rejections, drops, timeouts and other session events, by kind",
+            ["event"],
+            registry=r,
         )
-        self.events = Labelled(
-            Counter(
-                "ocpp_gw_session_events_total",
-                "Rejections, drops, timeouts and other session events, by kind",
-                ["event"],
-                registry=r,
-            )
-        )
-        self.timeouts = Labelled(
-            Counter(
-                "ocpp_gw_call_timeouts_total",
-                "Calls answered by the gateway after a timeout",
-                ["direction"],
-                registry=r,
-            )
+        self.timeouts = Counter(
+            "ocpp_gw_call_timeouts_total", "Calls answered by the gateway after a timeout", ["direction"], registry=r
         )
         self.round_trip = Histogram(
             "ocpp_gw_call_round_trip_seconds",
@@ -108,13 +73,8 @@ class GatewayMetrics:
             registry=r,
         )
         self.produce_errors = Counter("ocpp_gw_kafka_produce_errors_total", "Records Kafka did not take", registry=r)
-        self.records_in = Labelled(
-            Counter(
-                "ocpp_gw_csms_records_total",
-                "messages_out records read, by what became of them",
-                ["outcome"],
-                registry=r,
-            )
+        self.records_in = Counter(
+            "ocpp_gw_csms_records_total", "messages_out records read, by what became of them", ["outcome"], registry=r
         )
         self.rebalances = Counter("ocpp_gw_rebalances_total", "messages_out partition assignments", registry=r)
         self.partitions = Gauge("ocpp_gw_owned_partitions", "messages_out partitions this instance owns", registry=r)
@@ -145,13 +105,11 @@ class CsmsMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.answered = Labelled(
-            Counter(
-                "ocpp_csms_calls_answered_total",
-                "Station CALLs answered, by action and result",
-                ["action", "result"],
-                registry=r,
-            )
+        self.answered = Counter(
+            "ocpp_csms_calls_answered_total",
+            "Station CALLs answered, by action and result",
+            ["action", "result"],
+            registry=r,
         )
         self.skipped = Counter("ocpp_csms_records_skipped_total", "Records that could not be read", registry=r)
         self.consumers_replaced = Counter(
