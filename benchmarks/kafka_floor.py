@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 import orjson
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from charge_station.load import Recorder, measuring
 from ocpp_gw.cli import event_loop_factory
@@ -38,24 +38,25 @@ VALUE_BYTES = 330
 """About the size of a Heartbeat's ``messages_in`` value."""
 
 
-async def assigned_consumer(config: KafkaConfig, topic: str) -> tuple[object, list[TopicPartition]]:
+async def assigned_consumer(config: KafkaConfig, topic: str) -> AIOKafkaConsumer:
+    """A consumer of every partition of ``topic``, its positions fixed at the end."""
     consumer = make_consumer(config, auto_offset_reset="latest", enable_auto_commit=False)
     await consumer.start()
     partitions = [TopicPartition(topic, p) for p in await partitions_of(config, topic)]
     consumer.assign(partitions)
     for tp in partitions:
         await consumer.position(tp)  # fixed now: nothing produced after "ready" falls before it
-    return consumer, partitions
+    return consumer
 
 
 async def echo(config: KafkaConfig, source: str, target: str) -> None:
-    consumer, _ = await assigned_consumer(config, source)
+    consumer = await assigned_consumer(config, source)
     producer = make_producer(config)
     await producer.start()
     print("echo ready", flush=True)
     try:
         while True:
-            batches = await consumer.getmany(timeout_ms=500)  # type: ignore[attr-defined]
+            batches = await consumer.getmany(timeout_ms=500)
             for tp, records in batches.items():
                 for record in records:
                     await producer.send(
@@ -63,13 +64,13 @@ async def echo(config: KafkaConfig, source: str, target: str) -> None:
                     )
     finally:
         await producer.stop()
-        await consumer.stop()  # type: ignore[attr-defined]
+        await consumer.stop()
 
 
 async def ping(
     config: KafkaConfig, source: str, target: str, stations: int, rate: float, duration: float
 ) -> dict[str, Any]:
-    consumer, _ = await assigned_consumer(config, target)
+    consumer = await assigned_consumer(config, target)
     producer = make_producer(config)
     await producer.start()
     recorder = Recorder()
@@ -78,7 +79,7 @@ async def ping(
 
     async def read() -> None:
         while True:
-            batches = await consumer.getmany(timeout_ms=500)  # type: ignore[attr-defined]
+            batches = await consumer.getmany(timeout_ms=500)
             for records in batches.values():
                 for record in records:
                     started = sent.pop(record.value[:16], None)
@@ -105,7 +106,7 @@ async def ping(
     recorder.errors.update({"lost": len(sent)} if sent else {})
     reading.cancel()
     await producer.stop()
-    await consumer.stop()  # type: ignore[attr-defined]
+    await consumer.stop()
     return {"mode": "floor", "stations": stations, **recorder.summary(duration)}
 
 

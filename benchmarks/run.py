@@ -32,9 +32,11 @@ from testing.harness import (
     FLEET_FROM_ONE_ADDRESS,
     ROOT,
     Process,
+    cpu_seconds,
     csms_env,
     ensure_local_kafka,
     gateway_env,
+    kafka_data_dir,
     kafka_sh,
     metric_samples,
     ready,
@@ -72,11 +74,6 @@ class Sizes:
 
 
 SMOKE = Sizes(1, 20, 20.0, 50.0, 2.0, 10, 2.0, 100, 50)
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_load(module: str, args: list[str], watched: dict[str, int]) -> dict[str, Any]:
@@ -125,8 +122,7 @@ class Bench:
         if not servers:
             self.started_kafka = ensure_local_kafka(KAFKA_PORT, quiet=True)
             servers = f"127.0.0.1:{KAFKA_PORT}"
-            cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-            self.broker_pid = int((cache / "ocpp-gw" / f"kafka-data-{KAFKA_PORT}" / "kafka.pid").read_text())
+            self.broker_pid = int((kafka_data_dir(KAFKA_PORT) / "kafka.pid").read_text())
         self.env["OCPPGW_KAFKA__SERVERS"] = servers
         self.env.update(topics_env("bench", str(int(time.time())), gateways="gw"))
         self.csms = Process("csms", "csms_server", csms_env(self.env, CSMS_STATUS), self.logs, append=True)

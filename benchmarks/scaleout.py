@@ -54,6 +54,13 @@ def connected(index: int) -> int:
         return 0
 
 
+def boots_answered(index: int) -> int:
+    """CSMS answers gateway ``index`` passed on to its stations (before the reach test: their boots)."""
+    samples = metric_samples(gateway_ports(index)[1], "ocpp_gw_frames_total", timeout=20)
+    wanted = {"direction": "csms_to_station", "message_type": "CALLRESULT"}
+    return int(sum(value for labels, value in samples if wanted.items() <= labels.items()))
+
+
 async def reach_all(kafka: KafkaConfig, stations: list[str]) -> dict[str, Any]:
     """Send every station one CALL through Kafka; how many were answered, and how fast."""
     gate = asyncio.Semaphore(CALL_CONCURRENCY)
@@ -134,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         wait_until(all_connected, 900, f"{args.stations} stations connected", interval=2.0)
         result["connect_seconds"] = time.monotonic() - began
         result["connected_per_gateway"] = counts
-        time.sleep(3)
+        wait_until(lambda: sum(boots_answered(i) for i in range(GATEWAYS)) >= args.stations, 120, "every boot answered")
         rss = [g.rss_bytes() for g in gateways]
         result["rss_mb_per_gateway"] = [r / 2**20 for r in rss]
         result["rss_per_station_kb"] = (sum(rss) - sum(base)) / args.stations / 1024

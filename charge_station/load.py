@@ -212,12 +212,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 await closed_loop(stations, args.duration)
             measuring("end")
             result.update(recorder.summary(time.monotonic() - began))
-        elif args.mode == "idle":
+        elif args.mode in ("idle", "hold"):
             print(orjson.dumps({"holding": connected}).decode(), file=sys.stderr, flush=True)
-            await asyncio.sleep(args.duration)
-        elif args.mode == "hold":
-            print(orjson.dumps({"holding": connected}).decode(), file=sys.stderr, flush=True)
-            result["answered"] = await hold(stations, args.duration)
+            if args.mode == "idle":
+                await asyncio.sleep(args.duration)
+            else:
+                result["answered"] = await hold(stations, args.duration)
         elif args.mode == "storm":
             await asyncio.gather(*(s.close() for s in stations))
             recorder.errors.clear()

@@ -146,11 +146,22 @@ def ensure_local_kafka(port: int, quiet: bool = False) -> bool:
     return True
 
 
+def kafka_data_dir(port: int) -> Path:
+    """Where kafka.sh keeps the broker it started on ``port``: settings, pid file, logs."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return cache / "ocpp-gw" / f"kafka-data-{port}"
+
+
 def kafka_client_env(port: int) -> dict[str, str]:
     """The ``OCPPGW_KAFKA__...`` client settings kafka.sh wrote for the broker it started on ``port``."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    lines = (cache / "ocpp-gw" / f"kafka-data-{port}" / "client.env").read_text().splitlines()
+    lines = (kafka_data_dir(port) / "client.env").read_text().splitlines()
     return dict(line.split("=", 1) for line in lines if line.startswith("OCPPGW_") and "=" in line)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time process ``pid`` has used, from ``/proc``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Process:
@@ -219,8 +230,7 @@ class Process:
         wait_until(up, timeout, f"{self.name}'s /readyz", interval=0.1)
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.popen.pid)
 
     def rss_bytes(self) -> int:
         for line in Path(f"/proc/{self.popen.pid}/status").read_text().splitlines():
