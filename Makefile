@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test install lint unit coverage features bench-smoke bench bench-scaleout kafka kafka-cluster kafka-stop kafka-fetch clean bench-validation chaos chaos-short
+.PHONY: run test install browser lint unit coverage features bench-smoke bench bench-scaleout kafka kafka-cluster kafka-stop kafka-fetch clean bench-validation chaos chaos-short
 
 install: $(STAMP)
 
@@ -17,7 +17,17 @@ $(STAMP): setup.cfg pyproject.toml
 run: install
 	bash scripts/run.sh
 
-test: install kafka-fetch lint unit features bench-smoke chaos-short
+test: install kafka-fetch browser lint unit features bench-smoke chaos-short
+
+# The console's browser test drives Debian's Chromium (Playwright uses it as it is: no browser download).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium for the console's browser test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "the console's browser test needs Chromium: sudo apt-get install chromium" >&2; exit 1; \
+	fi
 
 lint: install
 	$(BIN)/ruff check .

@@ -23,6 +23,15 @@ async def _serve(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _console(config: Config, args: argparse.Namespace) -> int:
+    from .console.web import Console  # the web server's packages load only for the console
+
+    stop = asyncio.Event()
+    install_stop_handlers(stop)
+    await Console(config).run(stop)
+    return 0
+
+
 async def _call(config: Config, args: argparse.Namespace) -> int:
     return await call_station(config, args.station_id, args.action, args.payload)
 
@@ -45,8 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     call.add_argument("action", help="OCPP action, e.g. Reset, GetVariables, TriggerMessage")
     call.add_argument("payload", nargs="?", default={}, type=_payload, help="JSON object (default {})")
     call.add_argument("--config", default=argparse.SUPPRESS, help="INI configuration file")
+    console = commands.add_parser("console", help="serve the live web console on [console] host and port")
+    console.add_argument("--config", default=argparse.SUPPRESS, help="INI configuration file")
     args = parser.parse_args(argv)
-    return run_program("csms-server", args, _call if args.command == "call" else _serve)
+    programs = {"call": _call, "console": _console}
+    return run_program("csms-server", args, programs.get(args.command, _serve))
 
 
 if __name__ == "__main__":

@@ -250,6 +250,42 @@ class ChargeStationConfig:
             )
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True)
+class ConsoleConfig:
+    """``csms-server console``: where the web console listens, who may use it, and what it remembers."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    token: str = field(default="", repr=False)
+    username: str = ""
+    password: str = field(default="", repr=False)
+    history_seconds: int = 900
+    max_stations: int = 10_000
+    timeline_entries: int = 200
+    timeline_bytes: int = 32 * 2**20
+    max_viewers: int = 16
+
+    def __post_init__(self) -> None:
+        _check_range("[console] port", self.port, 1, 65535)
+        if bool(self.username) != bool(self.password):
+            raise ConfigError("[console] username and password: set both or neither")
+        if not self.local and not (self.token or self.password):
+            raise ConfigError(
+                f"[console] host {self.host} is reachable from other machines: set a token, or username and password"
+            )
+        for name in ("history_seconds", "max_stations", "timeline_entries", "timeline_bytes", "max_viewers"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"[console] {name}: must be at least 1")
+
+    @property
+    def local(self) -> bool:
+        """Bound to this machine only: then, and only then, no credentials are needed."""
+        return self.host in LOOPBACK_HOSTS
+
+
 @dataclass(frozen=True)
 class LoggingConfig:
     level: str = _choice("INFO", "DEBUG", "INFO", "WARNING", "ERROR")
@@ -267,6 +303,7 @@ class Config:
     ocpp_gateway: GatewayConfig = field(default_factory=GatewayConfig)
     csms: CsmsConfig = field(default_factory=CsmsConfig)
     charge_station: ChargeStationConfig = field(default_factory=ChargeStationConfig)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 

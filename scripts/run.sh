@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: a local broker (unless OCPPGW_KAFKA__SERVERS names one), the reference CSMS, one
-# gateway and one simulated station, all logging to this terminal. Ctrl-C stops what it started.
+# gateway, the web console and one simulated station, all logging to this terminal. Ctrl-C stops
+# what it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -39,5 +40,15 @@ until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
   sleep 0.2
 done
 
+setsid $BIN/csms-server console --config config.cfg & pids+=($!)
 setsid $BIN/charge-station --config config.cfg --charge & pids+=($!)
+
+console_host=${OCPPGW_CONSOLE__HOST:-127.0.0.1}
+console_port=${OCPPGW_CONSOLE__PORT:-8080}
+deadline=$((SECONDS + 90))
+until (exec 3<>"/dev/tcp/$console_host/$console_port") 2>/dev/null; do
+  if [ $SECONDS -ge $deadline ]; then echo "run: the console did not open port $console_port" >&2; exit 1; fi
+  sleep 0.2
+done
+printf '\n  Console: http://%s:%s/\n\n' "$console_host" "$console_port"
 wait "${pids[@]}"

@@ -1,0 +1,416 @@
+"""What the console knows, built from the records it reads: stations, their timelines and meter values.
+
+Pure and bounded: :class:`ConsoleModel` is fed decoded records with their Kafka timestamps (the clock
+is the records' own), keeps at most ``max_stations`` stations (disconnected ones leave first),
+``timeline_entries`` entries per station and ``timeline_bytes`` of frames over all stations, and
+remembers which stations changed and which entries are new until the web layer takes them.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ocpp_gw.core.frames import Call, CallError, CallResult, Frame
+from ocpp_gw.core.protocol import OcppVersion
+from ocpp_gw.core.routing import Route
+from ocpp_gw.sdk import InRecord
+
+Direction = Literal["in", "out", "event"]
+"""in: station (or the gateway for it) to CSMS; out: CSMS to station; event: connection events."""
+
+MAX_FRAME_TEXT = 16_384
+"""Characters of a frame kept for the timeline; longer frames are cut and marked."""
+MAX_PENDING = 128
+"""Calls per station and direction remembered while they wait for their answer (for round-trip times),
+and answers read before their call."""
+MAX_METER_POINTS = 2_000
+"""Meter points kept of a transaction; beyond it the oldest go."""
+ENTRY_OVERHEAD = 200
+"""Bytes an entry costs besides its frame text, for the timeline budget."""
+MAX_FRESH = 10_000
+"""New entries kept for the live pages between two takes (a slow take loses the oldest; pages reload)."""
+ENERGY = "Energy.Active.Import.Register"
+
+
+@dataclass(slots=True)
+class Entry:
+    """One line of a station's timeline."""
+
+    seq: int
+    station_id: str
+    time_ms: int
+    direction: Direction
+    kind: str
+    """call, send, result, error, connected or disconnected."""
+    action: str | None = None
+    message_id: str | None = None
+    rtt_ms: int | None = None
+    error_code: str | None = None
+    by_gateway: bool = False
+    """A CALLERROR the gateway wrote for the station (a timeout, a refused frame), not the station's own."""
+    late: bool = False
+    text: str = ""
+    truncated: bool = False
+    gone: bool = False
+    """Dropped from its station's timeline (the byte budget's queue skips it)."""
+
+    @property
+    def size(self) -> int:
+        return len(self.text) + ENTRY_OVERHEAD
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "station_id": self.station_id,
+            "time_ms": self.time_ms,
+            "direction": self.direction,
+            "kind": self.kind,
+            "action": self.action,
+            "message_id": self.message_id,
+            "rtt_ms": self.rtt_ms,
+            "error_code": self.error_code,
+            "by_gateway": self.by_gateway,
+            "late": self.late,
+            "text": self.text,
+            "truncated": self.truncated,
+        }
+
+
+@dataclass(slots=True)
+class Transaction:
+    """The station's current (or last) transaction and the energy it delivered, in Wh, over time."""
+
+    transaction_id: str
+    started_ms: int
+    active: bool = True
+    start_wh: float | None = None
+    energy_wh: float = 0.0
+    points: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=MAX_METER_POINTS))
+
+    def register(self, time_ms: int, wh: float) -> None:
+        if self.start_wh is None:
+            self.start_wh = wh
+        self.energy_wh = max(0.0, wh - self.start_wh)
+        self.points.append((time_ms, self.energy_wh))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.transaction_id,
+            "started_ms": self.started_ms,
+            "active": self.active,
+            "energy_wh": round(self.energy_wh, 1),
+            "points": [[t, round(wh, 1)] for t, wh in self.points],
+        }
+
+
+@dataclass(slots=True)
+class Pending:
+    time_ms: int
+    action: str
+    payload: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Station:
+    station_id: str
+    protocol: str = ""
+    gateway_id: str = ""
+    connected: bool = False
+    connected_since: str = ""
+    last_seen_ms: int = 0
+    boot: dict[str, str] = field(default_factory=dict)
+    connectors: dict[str, str] = field(default_factory=dict)
+    transaction: Transaction | None = None
+    timeline: deque[Entry] = field(default_factory=deque)
+    pending: dict[Direction, OrderedDict[str, Pending]] = field(
+        default_factory=lambda: {"in": OrderedDict(), "out": OrderedDict()}
+    )
+    early: OrderedDict[str, tuple[Entry, Frame]] = field(default_factory=OrderedDict)
+    """Answers read before their call (the two topics are read side by side), by message id."""
+
+    def summary(self) -> dict[str, Any]:
+        transaction = self.transaction
+        return {
+            "id": self.station_id,
+            "protocol": self.protocol,
+            "gateway": self.gateway_id,
+            "connected": self.connected,
+            "connected_since": self.connected_since,
+            "last_seen_ms": self.last_seen_ms,
+            "boot": self.boot,
+            "connectors": self.connectors,
+            "transaction": None
+            if transaction is None
+            else {
+                "id": transaction.transaction_id,
+                "active": transaction.active,
+                "energy_wh": round(transaction.energy_wh, 1),
+            },
+        }
+
+
+class ConsoleModel:
+    """Stations and timelines from ``messages_in``, ``messages_out`` and ``station_routes``."""
+
+    def __init__(self, max_stations: int = 10_000, timeline_entries: int = 200, timeline_bytes: int = 32 << 20):
+        self.max_stations = max_stations
+        self.timeline_entries = timeline_entries
+        self.timeline_bytes = timeline_bytes
+        self.stations: OrderedDict[str, Station] = OrderedDict()
+        """Least recently seen first."""
+        self.changed: set[str] = set()
+        self.fresh: list[Entry] = []
+        self._order: deque[Entry] = deque()
+        """Every kept entry oldest first, for the byte budget, with up to as many gone ones."""
+        self._gone = 0
+        self._bytes = 0
+        self._seq = itertools.count(1)
+
+    def take_changes(self) -> tuple[list[dict[str, Any]], list[Entry]]:
+        """The summaries of stations changed and the entries added since the last call."""
+        summaries = [self.stations[s].summary() for s in sorted(self.changed) if s in self.stations]
+        fresh, self.fresh, self.changed = self.fresh, [], set()
+        return summaries, fresh
+
+    def station_view(self, station_id: str) -> dict[str, Any] | None:
+        station = self.stations.get(station_id)
+        if station is None:
+            return None
+        return {
+            "station": station.summary(),
+            "timeline": [entry.to_json() for entry in sorted(station.timeline, key=_written)],
+            "transaction": None if station.transaction is None else station.transaction.to_json(),
+        }
+
+    # What the console reads.
+
+    def observe_route(self, station_id: str, route: Route | None) -> None:
+        """A ``station_routes`` record: the station's current connection, or none (a tombstone)."""
+        if route is None:
+            station = self.stations.get(station_id)
+            if station is not None and station.connected:
+                station.connected = False
+                self.changed.add(station_id)
+            return
+        station = self._station(station_id, None)
+        station.connected = True
+        station.gateway_id = route.gateway_id
+        station.protocol = route.protocol
+        station.connected_since = route.connected_at
+
+    def observe_in(self, record: InRecord, time_ms: int) -> None:
+        """A ``messages_in`` record: a station's frame, a CALLERROR the gateway wrote, or a connection event."""
+        station = self._station(record.station_id, time_ms)
+        station.protocol = record.protocol.value
+        if record.kind == "connected":
+            station.connected, station.gateway_id, station.connected_since = True, record.gateway_id, record.received_at
+            self._add(
+                station, Entry(0, station.station_id, time_ms, "event", "connected", text=record.remote_address or "")
+            )
+            return
+        if record.kind == "disconnected":
+            if record.gateway_id == station.gateway_id:
+                station.connected = False
+            reason = f"{record.close_code} {record.close_reason or ''}".strip()
+            self._add(station, Entry(0, station.station_id, time_ms, "event", "disconnected", text=reason))
+            return
+        frame = record.frame
+        assert frame is not None
+        entry = self._frame_entry(station, frame, "in", time_ms, record.action)
+        entry.by_gateway = record.origin == "gateway"
+        entry.late = record.late
+        self._add(station, entry)
+
+    def observe_out(self, station_id: str, frame: Frame, time_ms: int) -> None:
+        """A ``messages_out`` record: the CSMS's answer to a station's call, or its own call."""
+        station = self._station(station_id, time_ms)
+        self._add(station, self._frame_entry(station, frame, "out", time_ms, None))
+
+    # Inside.
+
+    def _station(self, station_id: str, time_ms: int | None) -> Station:
+        station = self.stations.get(station_id)
+        if station is None:
+            station = self.stations[station_id] = Station(station_id)
+            self._evict_stations()
+        else:
+            self.stations.move_to_end(station_id)
+        if time_ms is not None:
+            station.last_seen_ms = max(station.last_seen_ms, time_ms)
+        self.changed.add(station_id)
+        return station
+
+    def _evict_stations(self) -> None:
+        while len(self.stations) > self.max_stations:
+            gone = next((s for s in self.stations.values() if not s.connected), None)
+            gone = gone or next(iter(self.stations.values()))
+            del self.stations[gone.station_id]
+            while gone.timeline:
+                self._drop(gone.timeline.popleft())
+            self.changed.discard(gone.station_id)
+
+    def _frame_entry(
+        self, station: Station, frame: Frame, direction: Direction, time_ms: int, action: str | None
+    ) -> Entry:
+        text = frame.text
+        entry = Entry(0, station.station_id, time_ms, direction, "call", message_id=frame.message_id)
+        entry.text, entry.truncated = text[:MAX_FRAME_TEXT], len(text) > MAX_FRAME_TEXT
+        if isinstance(frame, Call):
+            entry.kind, entry.action = ("send" if frame.send else "call"), frame.action
+            self._understand_call(station, frame.action, frame.payload, time_ms)
+            if frame.send:
+                return entry
+            asked = Pending(time_ms, frame.action, frame.payload)
+            early = station.early.pop(frame.message_id, None)
+            if early is not None and early[0].direction != direction:
+                self._complete(station, asked, early[0], early[1])
+                self._readd(early[0])
+                return entry
+            waiting = station.pending[direction]
+            waiting[frame.message_id] = asked
+            while len(waiting) > MAX_PENDING:
+                waiting.popitem(last=False)
+            return entry
+        if isinstance(frame, CallError):
+            entry.kind, entry.error_code = "error", frame.code
+        else:
+            entry.kind = "result"
+        entry.action = action
+        answered: Pending | None = station.pending["out" if direction == "in" else "in"].pop(frame.message_id, None)
+        if answered is not None:
+            self._complete(station, answered, entry, frame)
+        else:
+            station.early[frame.message_id] = (entry, frame)
+            while len(station.early) > MAX_PENDING:
+                station.early.popitem(last=False)
+        return entry
+
+    def _complete(self, station: Station, asked: Pending, entry: Entry, frame: Frame) -> None:
+        """Pair an answer with its call: its action, the round trip, and what a CSMS answer says."""
+        entry.action = entry.action or asked.action
+        entry.rtt_ms = max(0, entry.time_ms - asked.time_ms)
+        if isinstance(frame, CallResult) and entry.direction == "out":
+            self._understand_answer(station, asked, frame.payload)
+
+    def _readd(self, entry: Entry) -> None:
+        """Tell the pages again about an entry that changed (they replace it by its ``seq``)."""
+        if not entry.gone:
+            self.fresh.append(entry)
+            self.changed.add(entry.station_id)
+
+    def _add(self, station: Station, entry: Entry) -> None:
+        entry.seq = next(self._seq)
+        station.timeline.append(entry)
+        self._order.append(entry)
+        self._bytes += entry.size
+        self.fresh.append(entry)
+        while len(station.timeline) > self.timeline_entries:
+            self._drop(station.timeline.popleft())
+        while self._bytes > self.timeline_bytes:
+            oldest = self._order.popleft()
+            if oldest.gone:
+                self._gone -= 1
+                continue
+            self.stations[oldest.station_id].timeline.popleft()  # a station's entries leave in order
+            oldest.gone = True
+            self._bytes -= oldest.size
+        if self._gone > len(self._order) // 2:
+            self._order = deque(entry for entry in self._order if not entry.gone)
+            self._gone = 0
+        if len(self.fresh) > MAX_FRESH:
+            del self.fresh[:-MAX_FRESH]
+
+    def _drop(self, entry: Entry) -> None:
+        entry.gone = True
+        self._gone += 1
+        self._bytes -= entry.size
+
+    def _understand_call(self, station: Station, action: str, payload: dict[str, Any], time_ms: int) -> None:
+        """What a station's CALL says about it: boot information, connector status, meter values."""
+        version = station.protocol
+        try:
+            if action == "BootNotification":
+                station.boot = _boot_info(payload, version)
+            elif action == "StatusNotification":
+                key, status = _connector_status(payload, version)
+                station.connectors[key] = status
+            elif action == "MeterValues" and version == OcppVersion.V16.value:
+                transaction = station.transaction
+                if (
+                    transaction
+                    and transaction.active
+                    and str(payload.get("transactionId")) == transaction.transaction_id
+                ):
+                    _register(transaction, payload.get("meterValue"), time_ms)
+            elif action == "StopTransaction" and station.transaction is not None:
+                transaction = station.transaction
+                if str(payload.get("transactionId")) == transaction.transaction_id:
+                    _register_wh(transaction, payload.get("meterStop"), time_ms)
+                    transaction.active = False
+            elif action == "TransactionEvent":
+                self._transaction_event(station, payload, time_ms)
+        except (AttributeError, TypeError, ValueError, KeyError):
+            return
+
+    def _transaction_event(self, station: Station, payload: dict[str, Any], time_ms: int) -> None:
+        transaction_id = str(payload["transactionInfo"]["transactionId"])
+        transaction = station.transaction
+        if transaction is None or transaction.transaction_id != transaction_id:
+            if payload.get("eventType") != "Started" and transaction is not None and transaction.active:
+                return
+            transaction = station.transaction = Transaction(transaction_id, time_ms)
+        _register(transaction, payload.get("meterValue"), time_ms)
+        if payload.get("eventType") == "Ended":
+            transaction.active = False
+
+    def _understand_answer(self, station: Station, asked: Pending, answer: dict[str, Any]) -> None:
+        """What the CSMS's answer to a station call says: the boot verdict, a 1.6 transaction's id."""
+        try:
+            if asked.action == "BootNotification":
+                station.boot = {**station.boot, "status": str(answer.get("status", ""))}
+            elif asked.action == "StartTransaction" and "transactionId" in answer:
+                transaction = station.transaction = Transaction(str(answer["transactionId"]), asked.time_ms)
+                _register_wh(transaction, asked.payload.get("meterStart"), asked.time_ms)
+        except (AttributeError, TypeError, ValueError):
+            return
+
+
+def _written(entry: Entry) -> tuple[int, int]:
+    """Timelines are shown in the order records were written; the topics are read side by side."""
+    return entry.time_ms, entry.seq
+
+
+def _boot_info(payload: dict[str, Any], version: str) -> dict[str, str]:
+    if version == OcppVersion.V16.value:
+        fields = {"vendor": "chargePointVendor", "model": "chargePointModel", "firmware": "firmwareVersion"}
+        source = payload
+    else:
+        fields = {"vendor": "vendorName", "model": "model", "firmware": "firmwareVersion"}
+        source = payload["chargingStation"]
+    return {name: str(source[key]) for name, key in fields.items() if key in source}
+
+
+def _connector_status(payload: dict[str, Any], version: str) -> tuple[str, str]:
+    if version == OcppVersion.V16.value:
+        return str(payload["connectorId"]), str(payload["status"])
+    return f"{payload['evseId']}/{payload['connectorId']}", str(payload["connectorStatus"])
+
+
+def _register(transaction: Transaction, meter_values: Any, time_ms: int) -> None:
+    """Take the energy register from MeterValues' or TransactionEvent's ``meterValue`` list, if any."""
+    for meter_value in meter_values or ():
+        for sample in meter_value.get("sampledValue", ()):
+            if sample.get("measurand", ENERGY) != ENERGY or sample.get("phase"):
+                continue
+            unit = sample.get("unitOfMeasure") or {}
+            name = unit.get("unit") or sample.get("unit") or "Wh"
+            scale = 10 ** int(unit.get("multiplier", 0)) * (1000 if name == "kWh" else 1)
+            _register_wh(transaction, float(sample["value"]) * scale, time_ms)
+
+
+def _register_wh(transaction: Transaction, wh: Any, time_ms: int) -> None:
+    if isinstance(wh, int | float | str) and not isinstance(wh, bool):
+        transaction.register(time_ms, float(wh))
