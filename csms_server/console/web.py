@@ -119,9 +119,9 @@ class Console:
         if refusal is None and request.path == "/" and "token" in request.query:
             if not token_matches(settings, request.query["token"]):
                 raise web.HTTPUnauthorized(text="wrong token")
-            found = web.HTTPSeeOther("/")
-            found.set_cookie(TOKEN_COOKIE, settings.token, httponly=True, samesite="Strict", path="/")
-            return found
+            opened = web.HTTPSeeOther("/")
+            opened.set_cookie(TOKEN_COOKIE, settings.token, httponly=True, samesite="Strict", path="/")
+            raise opened
         refusal = refusal or check_credentials(settings, request.headers)
         refusal = refusal or check_command(request.method, request.headers, request.scheme)
         if refusal is not None:

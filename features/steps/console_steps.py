@@ -81,11 +81,10 @@ def step_console(context: Context) -> None:
     page.on("pageerror", lambda error: context.page_errors.append(str(error)))
     page.goto(f"http://127.0.0.1:{CONSOLE_PORT}/")
     context.console_page = page
-    context.add_cleanup(_screenshot, context, page)
 
 
 def _screenshot(context: Context, page: Page) -> None:
-    name = f"console-{context.console_station or 'start'}.png"
+    name = f"console-{context.console_station}.png"
     page.screenshot(path=str(context.log_dir / name), full_page=True)
     wanted = os.environ.get("CONSOLE_SCREENSHOTS")
     if wanted:
@@ -113,6 +112,7 @@ def step_console_station(context: Context, station_id: str, protocol: str) -> No
     context.add_cleanup(simulator.stop)
     simulator.wait_for_log("boot answered", timeout=30)
     context.console_station = station_id
+    context.add_cleanup(_screenshot, context, context.console_page)  # before the station stops
 
 
 def _row(context: Context, station_id: str) -> Locator:

@@ -18,6 +18,10 @@ function clock(ms) {
   return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
 }
 
+function energy(wh) {
+  return wh < 1000 ? `${Math.round(wh)} Wh` : `${(wh / 1000).toFixed(2)} kWh`;
+}
+
 function since(iso) {
   if (!iso) return "";
   const d = new Date(iso);
@@ -40,7 +44,7 @@ function renderStationRow(summary) {
   const name = el("td", summary.id);
   const boot = summary.boot || {};
   const connectors = Object.entries(summary.connectors || {}).map(([k, v]) => `${k}: ${v}`).join(", ");
-  const tx = summary.transaction && summary.transaction.active ? ` · charging ${(summary.transaction.energy_wh / 1000).toFixed(2)} kWh` : "";
+  const tx = summary.transaction && summary.transaction.active ? ` · charging, ${energy(summary.transaction.energy_wh)}` : "";
   name.append(el("span", [boot.vendor, boot.model].filter(Boolean).join(" ") + (connectors ? ` · ${connectors}` : "") + tx, "sub"));
   row.append(dot, name, el("td", summary.protocol.replace("ocpp", "")), el("td", summary.gateway), el("td", since(summary.connected_since)));
   applyFilter(row);
@@ -101,7 +105,7 @@ function renderFacts(summary) {
   for (const [k, v] of Object.entries(summary.connectors || {})) facts.push([`Connector ${k}`, v]);
   if (summary.transaction) {
     const t = summary.transaction;
-    facts.push(["Transaction", `${t.id} ${t.active ? "running" : "ended"}, ${(t.energy_wh / 1000).toFixed(3)} kWh`]);
+    facts.push(["Transaction", `${t.id} ${t.active ? "running" : "ended"}, ${energy(t.energy_wh)}`]);
   }
   const list = $("station-facts");
   list.replaceChildren();
@@ -164,9 +168,9 @@ function toggleJson(row, entry) {
 function renderTransaction(transaction) {
   const has = transaction && transaction.points && transaction.points.length;
   $("no-transaction").hidden = Boolean(has);
-  $("transaction-title").textContent = transaction ? `${transaction.id} (${transaction.active ? "running" : "ended"}, ${(transaction.energy_wh / 1000).toFixed(3)} kWh)` : "";
+  $("transaction-title").textContent = transaction ? `${transaction.id} (${transaction.active ? "running" : "ended"}, ${energy(transaction.energy_wh)})` : "";
   const xs = has ? transaction.points.map((p) => p[0] / 1000) : [];
-  const ys = has ? transaction.points.map((p) => p[1] / 1000) : [];
+  const ys = has ? transaction.points.map((p) => p[1]) : [];
   $("chart").dataset.points = String(xs.length);
   if (!has) { if (state.chart) { state.chart.destroy(); state.chart = null; } return; }
   if (!state.chart) {
@@ -174,8 +178,8 @@ function renderTransaction(transaction) {
     state.chart = new uPlot({
       width, height: 220,
       scales: { x: { time: true } },
-      axes: [{}, { label: "kWh", size: 60 }],
-      series: [{}, { label: "Energy delivered (kWh)", stroke: "#1967d2", fill: "rgba(25,103,210,.08)", width: 2, points: { show: true, size: 5 } }],
+      axes: [{}, { label: "Wh", size: 60 }],
+      series: [{}, { label: "Energy delivered (Wh)", stroke: "#1967d2", fill: "rgba(25,103,210,.08)", width: 2, points: { show: true, size: 5 } }],
     }, [xs, ys], $("chart"));
   } else {
     state.chart.setData([xs, ys]);
