@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test install browser lint unit coverage features bench-smoke bench bench-scaleout kafka kafka-cluster kafka-stop kafka-fetch clean bench-validation chaos chaos-short
+.PHONY: run test install browser lint unit coverage features bench-smoke bench bench-scaleout kafka kafka-cluster kafka-stop kafka-fetch clean bench-validation bench-console chaos chaos-short
 
 install: $(STAMP)
 
@@ -57,6 +57,9 @@ bench-scaleout: install
 
 bench-validation: install
 	$(BIN)/python -m benchmarks.validation 200000
+
+bench-console: install
+	$(BIN)/python -m benchmarks.console 100000
 
 # The fault and abuse suite runs its own local broker (it stops and kills it), on ports 31000-31095.
 chaos: install

@@ -44,6 +44,8 @@ VIEWER_BACKLOG = 40
 MAX_COMMANDS = 16
 """Commands waiting for their answers at once; more are refused (429)."""
 MAX_BODY = 256 * 1024
+STOP_SECONDS = 5.0
+"""How long a stopping console lets commands in flight wait for their answers."""
 ACTION = re.compile(r"[A-Za-z0-9]{1,64}")
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
@@ -91,23 +93,25 @@ class Console:
         await check_access(kafka)
         routes = (kafka.routes_topic,)
         await ensure_topics(kafka, kafka.in_messages_topic, kafka.out_messages_topic, *routes, compacted=routes)
-        follower = Follower(self.config.kafka, self.model, settings.history_seconds)
-        await follower.start()
-        runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
+        follower = Follower(kafka, self.model, settings.history_seconds)
+        runner = web.AppRunner(self.app(), access_log=None, handle_signals=False, shutdown_timeout=STOP_SECONDS)
         try:
-            async with CsmsClient(self.config.kafka) as client:
+            await follower.start()
+            async with CsmsClient(kafka) as client:
                 self.client = client
-                await runner.setup()
-                await web.TCPSite(runner, settings.host, settings.port).start()
-                host = f"[{settings.host}]" if ":" in settings.host else settings.host
-                log.info("console ready", extra={"url": f"http://{host}:{settings.port}/"})
                 broadcasting = asyncio.create_task(self._broadcast(), name="console-broadcast")
-                await stop.wait()
-                broadcasting.cancel()
-                for viewer in self.viewers:
-                    _replace_backlog(viewer, None)
+                try:
+                    await runner.setup()
+                    await web.TCPSite(runner, settings.host, settings.port).start()
+                    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+                    log.info("console ready", extra={"url": f"http://{host}:{settings.port}/"})
+                    await stop.wait()
+                finally:
+                    broadcasting.cancel()
+                    for viewer in self.viewers:
+                        _replace_backlog(viewer, None)
+                    await runner.cleanup()  # before the client stops, so commands in flight can still be answered
         finally:
-            await runner.cleanup()
             await follower.stop()
 
     # Access.

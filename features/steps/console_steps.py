@@ -67,7 +67,7 @@ def step_console(context: Context) -> None:
         ),
     ]
     for program in programs:
-        context.add_cleanup(program.stop)
+        context.add_cleanup(_stop_cleanly, program)
     for program, needle in zip(programs, ("csms ready", "gateway ready", "console ready"), strict=True):
         program.wait_for_log(needle, timeout=90)
     context.console_kafka = kafka
@@ -81,6 +81,11 @@ def step_console(context: Context) -> None:
     page.on("pageerror", lambda error: context.page_errors.append(str(error)))
     page.goto(f"http://127.0.0.1:{CONSOLE_PORT}/")
     context.console_page = page
+
+
+def _stop_cleanly(program: Program) -> None:
+    code = program.stop()
+    assert code == 0, f"{program.name} exited with {code}:\n{program.tail()}"
 
 
 def _screenshot(context: Context, page: Page) -> None:
