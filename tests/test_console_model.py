@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from csms_server.console.model import ENTRY_OVERHEAD, MAX_FRAME_TEXT, ConsoleModel
+from csms_server.console.model import ENTRY_OVERHEAD, MAX_CONNECTORS, MAX_FRAME_TEXT, MAX_TEXT, ConsoleModel
 from ocpp_gw.core.envelope import Origin, decode_in_record, frame_record, lifecycle_record
 from ocpp_gw.core.frames import Frame, Rejection, parse_frame
 from ocpp_gw.core.protocol import OcppVersion
@@ -214,3 +214,60 @@ def test_memory_stays_within_its_bounds(
         assert sum(entry.size for entry in kept) == model._bytes
         assert model._bytes <= budget or (len(kept) == 0 and model._bytes == 0)
         assert len(model._order) <= 2 * len(kept) + 2
+
+
+def meter_event(message_id: str, samples: list[Any], kind: str = "Updated") -> list[Any]:
+    payload = {
+        "eventType": kind,
+        "timestamp": "2026-01-01T00:00:00Z",
+        "triggerReason": "MeterValuePeriodic",
+        "seqNo": 0,
+        "transactionInfo": {"transactionId": "T1"},
+        "meterValue": [{"timestamp": "2026-01-01T00:00:00Z", "sampledValue": samples}],
+    }
+    return [2, message_id, "TransactionEvent", payload]
+
+
+def test_a_station_s_absurd_unit_multiplier_is_ignored_and_cannot_stop_the_console() -> None:
+    model = ConsoleModel()
+    model.observe_in(station_frame(meter_event("t1", [{"value": 1}], "Started")), 1)
+    for multiplier in (400, 10_000_000, -400):
+        absurd = {"value": 5, "unitOfMeasure": {"unit": "Wh", "multiplier": multiplier}}
+        model.observe_in(station_frame(meter_event(f"m{multiplier}", [absurd])), 2)
+    model.observe_in(station_frame(meter_event("t2", [{"value": 3, "unitOfMeasure": {"multiplier": 3}}])), 3)
+    view = model.station_view("CP_1")
+    assert view is not None and view["transaction"]["points"] == [[1, 0.0], [3, 2999.0]]
+
+
+def test_one_unreadable_sample_does_not_hide_the_readable_ones() -> None:
+    model = ConsoleModel()
+    signed = {"value": "not-a-number", "format": "SignedData"}
+    model.observe_in(station_frame(meter_event("t1", [signed, "junk", {"value": 7}], "Started")), 1)
+    view = model.station_view("CP_1")
+    assert view is not None and view["transaction"]["points"] == [[1, 0.0]]
+
+
+def test_more_connected_stations_than_the_bound_keep_the_newest_and_the_accounting_right() -> None:
+    model = ConsoleModel(max_stations=3, timeline_bytes=3 * (ENTRY_OVERHEAD + 40))
+    for number in range(8):
+        station_id = f"CP_{number}"
+        model.observe_route(station_id, Route(station_id, "gw", 0, "ocpp2.0.1", "c", "2026-01-01T00:00:00Z"))
+        model.observe_in(station_frame([2, f"h{number}", "Heartbeat", {}], station_id), number)
+        assert station_id in model.stations and model.stations[station_id].connected
+        assert len(model.stations) <= 3
+        kept = [entry for station in model.stations.values() for entry in station.timeline]
+        assert sum(entry.size for entry in kept) == model._bytes <= model.timeline_bytes
+    assert list(model.stations) == ["CP_5", "CP_6", "CP_7"]
+
+
+def test_what_a_station_says_about_itself_is_bounded() -> None:
+    model = ConsoleModel()
+    for connector in range(200):
+        status = {"timestamp": "x", "connectorStatus": "Available" * 100, "evseId": 1, "connectorId": connector}
+        model.observe_in(station_frame([2, f"s{connector}", "StatusNotification", status]), connector)
+    boot = {"reason": "PowerUp", "chargingStation": {"vendorName": "V" * 5000, "model": "M"}}
+    model.observe_in(station_frame([2, "b", "BootNotification", boot]), 500)
+    station = model.stations["CP_1"]
+    assert len(station.connectors) == MAX_CONNECTORS
+    assert max(len(status) for status in station.connectors.values()) <= MAX_TEXT
+    assert len(station.boot["vendor"]) <= MAX_TEXT

@@ -70,13 +70,15 @@ def test_basic_credentials_are_checked_and_asked_for() -> None:
 
 def test_commands_must_be_json_from_the_console_s_own_origin() -> None:
     json_headers = {"Content-Type": "application/json; charset=utf-8", "Host": "localhost:8080"}
-    assert check_command("GET", {}, "http") is None
-    assert check_command("POST", json_headers, "http") is None
-    assert check_command("POST", {**json_headers, "Origin": "http://localhost:8080"}, "http") is None
-    form = check_command("POST", {"Content-Type": "application/x-www-form-urlencoded"}, "http")
+    assert check_command("GET", {}) is None
+    assert check_command("POST", json_headers) is None
+    assert check_command("POST", {**json_headers, "Origin": "http://localhost:8080"}) is None
+    assert check_command("POST", {**json_headers, "Origin": "https://localhost:8080"}) is None, "behind a TLS proxy"
+    form = check_command("POST", {"Content-Type": "application/x-www-form-urlencoded"})
     assert form is not None and form.status == 415
-    elsewhere = check_command("POST", {**json_headers, "Origin": "http://evil.example"}, "http")
-    assert elsewhere is not None and elsewhere.status == 403
+    for origin in ("http://evil.example", "http://localhost:8081", "null", "file://localhost:8080", "http://[bad"):
+        elsewhere = check_command("POST", {**json_headers, "Origin": origin})
+        assert elsewhere is not None and elsewhere.status == 403, origin
 
 
 def test_every_example_payload_is_valid_for_its_version() -> None:
@@ -215,3 +217,56 @@ async def _next_event(response: Any) -> tuple[str, Any]:
             data += line.split(":", 1)[1].strip()
         elif not line and name:
             return name, json.loads(data)
+
+
+def test_a_record_the_model_cannot_take_is_skipped_and_the_follower_goes_on() -> None:
+    from aiokafka import TopicPartition
+    from aiokafka.structs import ConsumerRecord
+
+    from csms_server.console.follower import Follower
+    from csms_server.console.model import ConsoleModel
+    from ocpp_gw.config import KafkaConfig
+    from ocpp_gw.core.envelope import Origin, frame_record
+
+    def consumed(station_id: str, offset: int) -> ConsumerRecord[bytes, bytes]:
+        value = frame_record(
+            Origin(station_id, OcppVersion.V201, "gw"),
+            "",
+            reply_partition=0,
+            frame_text=f'[2, "h{offset}", "Heartbeat", {{}}]',
+            message_type=2,
+            message_id=f"h{offset}",
+            action="Heartbeat",
+            source="station",
+        )
+        return ConsumerRecord("messages_in", 0, offset, offset, 0, station_id.encode(), value, None, 0, 0, [])
+
+    class Batches:
+        def __init__(self) -> None:
+            self.batches = [{TopicPartition("messages_in", 0): [consumed("BAD", 0), consumed("GOOD", 1)]}]
+
+        async def getmany(self, timeout_ms: int) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
+            if self.batches:
+                return self.batches.pop()
+            await asyncio.Event().wait()
+            return {}
+
+    class Fragile(ConsoleModel):
+        def observe_in(self, record: Any, time_ms: int) -> None:
+            if record.station_id == "BAD":
+                raise OverflowError("a value the model cannot take")
+            super().observe_in(record, time_ms)
+
+    async def run() -> None:
+        model = Fragile()
+        follower = Follower(KafkaConfig(), model, 60)
+        await follower.stop()  # its Kafka clients are never started here
+        follower._consumer = Batches()
+        reading = asyncio.create_task(follower._read())
+        deadline = asyncio.get_running_loop().time() + 5
+        while "GOOD" not in model.stations and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        assert "GOOD" in model.stations and follower.skipped == 1 and not reading.done()
+        reading.cancel()
+
+    asyncio.run(run())

@@ -6,7 +6,8 @@
   carries them: ``Authorization: Bearer``, ``Authorization: Basic``, or the token cookie that
   ``/?token=...`` sets.
 - A command (POST) must be JSON and, when the browser names its ``Origin``, come from the console's
-  own origin: a form on another site can neither send JSON nor pass the check (no cross-site reset).
+  own host and port: a form on another site can neither send JSON nor pass the check (no cross-site
+  reset). The scheme is not compared, so the console works behind a TLS-terminating proxy.
 """
 
 from __future__ import annotations
@@ -67,16 +68,24 @@ def check_credentials(settings: ConsoleConfig, headers: Mapping[str, str]) -> Re
     return Refusal(401, "credentials required", challenge=bool(settings.password))
 
 
-def check_command(method: str, headers: Mapping[str, str], scheme: str) -> Refusal | None:
+def check_command(method: str, headers: Mapping[str, str]) -> Refusal | None:
     """A state-changing request must be JSON from the console's own page (when the browser says where from)."""
     if method in ("GET", "HEAD"):
         return None
     if headers.get("Content-Type", "").split(";")[0].strip().lower() != "application/json":
         return Refusal(415, "commands must be sent as application/json")
     origin = headers.get("Origin")
-    if origin is not None and origin != f"{scheme}://{headers.get('Host', '')}":
+    if origin is not None and _netloc(origin) != headers.get("Host", "").lower():
         return Refusal(403, "commands are accepted only from the console's own page")
     return None
+
+
+def _netloc(origin: str) -> str | None:
+    try:
+        parts = urlsplit(origin)
+    except ValueError:
+        return None
+    return parts.netloc.lower() if parts.scheme in ("http", "https") else None
 
 
 def token_matches(settings: ConsoleConfig, offered: str) -> bool:

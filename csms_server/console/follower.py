@@ -42,10 +42,16 @@ class Follower:
         self.history_seconds = history_seconds
         self.clock = clock
         self.skipped = 0
-        """Records that were not envelopes (counted, logged once)."""
+        """Records that were not envelopes, or that the model could not take (counted, the first logged)."""
         self._routes = RouteBook(kafka, self._on_route)
         self._consumer: AIOKafkaConsumer = make_consumer(kafka, enable_auto_commit=False)
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def task(self) -> asyncio.Task[None]:
+        """The task reading the topics (after :meth:`start`); it ends only when cancelled or broken."""
+        assert self._task is not None
+        return self._task
 
     async def start(self) -> None:
         kafka = self.kafka
@@ -99,6 +105,8 @@ class Follower:
                         self._observe_out(consumed.key, consumed.value, consumed.timestamp)
                 except EnvelopeError as error:
                     self._skip(topic, consumed.offset, error)
+                except Exception as error:  # a record the model cannot take must not stop the console
+                    self._skip(topic, consumed.offset, error)
 
     def _observe_out(self, key: bytes | None, value: bytes | None, timestamp: int) -> None:
         decoded = decode_out_record(key, value, self._version_of)
@@ -113,10 +121,10 @@ class Follower:
         except ValueError:
             return None
 
-    def _skip(self, topic: str, offset: int, error: EnvelopeError) -> None:
+    def _skip(self, topic: str, offset: int, error: Exception) -> None:
         self.skipped += 1
         if self.skipped == 1:
             log.warning(
-                "skipping records that are not envelopes (logged once)",
-                extra={"topic": topic, "offset": offset, "error": str(error)},
+                "skipping records the console cannot read (only the first is logged)",
+                extra={"topic": topic, "offset": offset, "error": repr(error)},
             )

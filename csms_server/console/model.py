@@ -9,6 +9,8 @@ remembers which stations changed and which entries are new until the web layer t
 from __future__ import annotations
 
 import itertools
+import math
+from array import array
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -23,14 +25,21 @@ Direction = Literal["in", "out", "event"]
 
 MAX_FRAME_TEXT = 16_384
 """Characters of a frame kept for the timeline; longer frames are cut and marked."""
-MAX_PENDING = 128
+MAX_PENDING = 64
 """Calls per station and direction remembered while they wait for their answer (for round-trip times),
 and answers read before their call."""
-MAX_METER_POINTS = 2_000
-"""Meter points kept of a transaction; beyond it the oldest go."""
+MAX_METER_POINTS = 1_000
+"""Meter points kept of a transaction (16 bytes each); at the bound every other point goes, so the chart
+keeps the whole transaction at half the resolution."""
+MAX_CONNECTORS = 64
+"""Connector statuses kept per station (the ids are the station's to choose)."""
+MAX_TEXT = 128
+"""Characters kept of what a station says about itself (vendor, model, firmware, statuses, connector ids)."""
+MAX_MULTIPLIER = 9
+"""The largest power of ten a meter sample's ``unitOfMeasure.multiplier`` may scale by; beyond, it is ignored."""
 ENTRY_OVERHEAD = 200
 """Bytes an entry costs besides its frame text, for the timeline budget."""
-MAX_FRESH = 10_000
+MAX_FRESH = 5_000
 """New entries kept for the live pages between two takes (a slow take loses the oldest; pages reload)."""
 ENERGY = "Energy.Active.Import.Register"
 
@@ -59,7 +68,9 @@ class Entry:
 
     @property
     def size(self) -> int:
-        return len(self.text) + ENTRY_OVERHEAD
+        """Bytes, near enough: Python keeps ASCII text in one byte per character, other text in up to four."""
+        text = self.text
+        return (len(text) if text.isascii() else 4 * len(text)) + ENTRY_OVERHEAD
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -88,13 +99,18 @@ class Transaction:
     active: bool = True
     start_wh: float | None = None
     energy_wh: float = 0.0
-    points: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=MAX_METER_POINTS))
+    times: array[int] = field(default_factory=lambda: array("q"))
+    energies: array[float] = field(default_factory=lambda: array("d"))
 
     def register(self, time_ms: int, wh: float) -> None:
         if self.start_wh is None:
             self.start_wh = wh
         self.energy_wh = max(0.0, wh - self.start_wh)
-        self.points.append((time_ms, self.energy_wh))
+        if len(self.times) >= MAX_METER_POINTS:
+            del self.times[1::2]
+            del self.energies[1::2]
+        self.times.append(time_ms)
+        self.energies.append(self.energy_wh)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -102,15 +118,21 @@ class Transaction:
             "started_ms": self.started_ms,
             "active": self.active,
             "energy_wh": round(self.energy_wh, 1),
-            "points": [[t, round(wh, 1)] for t, wh in self.points],
+            "points": [[t, round(wh, 1)] for t, wh in zip(self.times, self.energies, strict=True)],
         }
 
 
 @dataclass(slots=True)
 class Pending:
+    """A call waiting for its answer: when it was written, its action, and a 1.6 StartTransaction's meterStart."""
+
     time_ms: int
     action: str
-    payload: dict[str, Any]
+    meter_start: Any = None
+
+
+Facts = dict[str, Any]
+"""What the console reads in a CSMS answer: its ``status`` and ``transactionId``, if any."""
 
 
 @dataclass(slots=True)
@@ -128,7 +150,7 @@ class Station:
     pending: dict[Direction, OrderedDict[str, Pending]] = field(
         default_factory=lambda: {"in": OrderedDict(), "out": OrderedDict()}
     )
-    early: OrderedDict[str, tuple[Entry, Frame]] = field(default_factory=OrderedDict)
+    early: OrderedDict[str, tuple[Entry, Facts]] = field(default_factory=OrderedDict)
     """Answers read before their call (the two topics are read side by side), by message id."""
 
     def summary(self) -> dict[str, Any]:
@@ -161,6 +183,8 @@ class ConsoleModel:
         self.timeline_bytes = timeline_bytes
         self.stations: OrderedDict[str, Station] = OrderedDict()
         """Least recently seen first."""
+        self._offline: OrderedDict[str, None] = OrderedDict()
+        """The disconnected stations, the first to leave when there are too many."""
         self.changed: set[str] = set()
         self.fresh: list[Entry] = []
         self._order: deque[Entry] = deque()
@@ -192,11 +216,11 @@ class ConsoleModel:
         if route is None:
             station = self.stations.get(station_id)
             if station is not None and station.connected:
-                station.connected = False
+                self._set_connected(station, False)
                 self.changed.add(station_id)
             return
         station = self._station(station_id, None)
-        station.connected = True
+        self._set_connected(station, True)
         station.gateway_id = route.gateway_id
         station.protocol = route.protocol
         station.connected_since = route.connected_at
@@ -206,14 +230,15 @@ class ConsoleModel:
         station = self._station(record.station_id, time_ms)
         station.protocol = record.protocol.value
         if record.kind == "connected":
-            station.connected, station.gateway_id, station.connected_since = True, record.gateway_id, record.received_at
+            self._set_connected(station, True)
+            station.gateway_id, station.connected_since = record.gateway_id, record.received_at
             self._add(
                 station, Entry(0, station.station_id, time_ms, "event", "connected", text=record.remote_address or "")
             )
             return
         if record.kind == "disconnected":
             if record.gateway_id == station.gateway_id:
-                station.connected = False
+                self._set_connected(station, False)
             reason = f"{record.close_code} {record.close_reason or ''}".strip()
             self._add(station, Entry(0, station.station_id, time_ms, "event", "disconnected", text=reason))
             return
@@ -234,8 +259,9 @@ class ConsoleModel:
     def _station(self, station_id: str, time_ms: int | None) -> Station:
         station = self.stations.get(station_id)
         if station is None:
+            self._make_room()
             station = self.stations[station_id] = Station(station_id)
-            self._evict_stations()
+            self._offline[station_id] = None
         else:
             self.stations.move_to_end(station_id)
         if time_ms is not None:
@@ -243,14 +269,22 @@ class ConsoleModel:
         self.changed.add(station_id)
         return station
 
-    def _evict_stations(self) -> None:
-        while len(self.stations) > self.max_stations:
-            gone = next((s for s in self.stations.values() if not s.connected), None)
-            gone = gone or next(iter(self.stations.values()))
-            del self.stations[gone.station_id]
+    def _set_connected(self, station: Station, connected: bool) -> None:
+        station.connected = connected
+        if connected:
+            self._offline.pop(station.station_id, None)
+        else:
+            self._offline[station.station_id] = None
+
+    def _make_room(self) -> None:
+        """Forget stations until one more fits: disconnected ones first, else the least recently seen."""
+        while len(self.stations) >= self.max_stations:
+            victim = next(iter(self._offline)) if self._offline else next(iter(self.stations))
+            gone = self.stations.pop(victim)
+            self._offline.pop(victim, None)
             while gone.timeline:
                 self._drop(gone.timeline.popleft())
-            self.changed.discard(gone.station_id)
+            self.changed.discard(victim)
 
     def _frame_entry(
         self, station: Station, frame: Frame, direction: Direction, time_ms: int, action: str | None
@@ -263,10 +297,10 @@ class ConsoleModel:
             self._understand_call(station, frame.action, frame.payload, time_ms)
             if frame.send:
                 return entry
-            asked = Pending(time_ms, frame.action, frame.payload)
+            asked = Pending(time_ms, frame.action, frame.payload.get("meterStart"))
             early = station.early.pop(frame.message_id, None)
             if early is not None and early[0].direction != direction:
-                self._complete(station, asked, early[0], early[1])
+                self._complete(station, asked, *early)
                 self._readd(early[0])
                 return entry
             waiting = station.pending[direction]
@@ -279,21 +313,24 @@ class ConsoleModel:
         else:
             entry.kind = "result"
         entry.action = action
+        facts: Facts = {}
+        if isinstance(frame, CallResult) and direction == "out":
+            facts = {key: frame.payload[key] for key in ("status", "transactionId") if key in frame.payload}
         answered: Pending | None = station.pending["out" if direction == "in" else "in"].pop(frame.message_id, None)
         if answered is not None:
-            self._complete(station, answered, entry, frame)
+            self._complete(station, answered, entry, facts)
         else:
-            station.early[frame.message_id] = (entry, frame)
+            station.early[frame.message_id] = (entry, facts)
             while len(station.early) > MAX_PENDING:
                 station.early.popitem(last=False)
         return entry
 
-    def _complete(self, station: Station, asked: Pending, entry: Entry, frame: Frame) -> None:
+    def _complete(self, station: Station, asked: Pending, entry: Entry, facts: Facts) -> None:
         """Pair an answer with its call: its action, the round trip, and what a CSMS answer says."""
         entry.action = entry.action or asked.action
         entry.rtt_ms = max(0, entry.time_ms - asked.time_ms)
-        if isinstance(frame, CallResult) and entry.direction == "out":
-            self._understand_answer(station, asked, frame.payload)
+        if facts:
+            self._understand_answer(station, asked, facts)
 
     def _readd(self, entry: Entry) -> None:
         """Tell the pages again about an entry that changed (they replace it by its ``seq``)."""
@@ -314,7 +351,11 @@ class ConsoleModel:
             if oldest.gone:
                 self._gone -= 1
                 continue
-            self.stations[oldest.station_id].timeline.popleft()  # a station's entries leave in order
+            owner = self.stations.get(oldest.station_id)
+            if (
+                owner is not None and owner.timeline and owner.timeline[0] is oldest
+            ):  # a station's entries leave in order
+                owner.timeline.popleft()
             oldest.gone = True
             self._bytes -= oldest.size
         if self._gone > len(self._order) // 2:
@@ -336,7 +377,8 @@ class ConsoleModel:
                 station.boot = _boot_info(payload, version)
             elif action == "StatusNotification":
                 key, status = _connector_status(payload, version)
-                station.connectors[key] = status
+                if key in station.connectors or len(station.connectors) < MAX_CONNECTORS:
+                    station.connectors[key] = status
             elif action == "MeterValues" and version == OcppVersion.V16.value:
                 transaction = station.transaction
                 if (
@@ -352,7 +394,7 @@ class ConsoleModel:
                     transaction.active = False
             elif action == "TransactionEvent":
                 self._transaction_event(station, payload, time_ms)
-        except (AttributeError, TypeError, ValueError, KeyError):
+        except (AttributeError, TypeError, ValueError, KeyError, ArithmeticError):
             return
 
     def _transaction_event(self, station: Station, payload: dict[str, Any], time_ms: int) -> None:
@@ -366,16 +408,13 @@ class ConsoleModel:
         if payload.get("eventType") == "Ended":
             transaction.active = False
 
-    def _understand_answer(self, station: Station, asked: Pending, answer: dict[str, Any]) -> None:
+    def _understand_answer(self, station: Station, asked: Pending, facts: Facts) -> None:
         """What the CSMS's answer to a station call says: the boot verdict, a 1.6 transaction's id."""
-        try:
-            if asked.action == "BootNotification":
-                station.boot = {**station.boot, "status": str(answer.get("status", ""))}
-            elif asked.action == "StartTransaction" and "transactionId" in answer:
-                transaction = station.transaction = Transaction(str(answer["transactionId"]), asked.time_ms)
-                _register_wh(transaction, asked.payload.get("meterStart"), asked.time_ms)
-        except (AttributeError, TypeError, ValueError):
-            return
+        if asked.action == "BootNotification":
+            station.boot = {**station.boot, "status": _short(facts.get("status", ""))}
+        elif asked.action == "StartTransaction" and "transactionId" in facts:
+            transaction = station.transaction = Transaction(_short(facts["transactionId"]), asked.time_ms)
+            _register_wh(transaction, asked.meter_start, asked.time_ms)
 
 
 def _written(entry: Entry) -> tuple[int, int]:
@@ -390,27 +429,49 @@ def _boot_info(payload: dict[str, Any], version: str) -> dict[str, str]:
     else:
         fields = {"vendor": "vendorName", "model": "model", "firmware": "firmwareVersion"}
         source = payload["chargingStation"]
-    return {name: str(source[key]) for name, key in fields.items() if key in source}
+    return {name: _short(source[key]) for name, key in fields.items() if key in source}
 
 
 def _connector_status(payload: dict[str, Any], version: str) -> tuple[str, str]:
     if version == OcppVersion.V16.value:
-        return str(payload["connectorId"]), str(payload["status"])
-    return f"{payload['evseId']}/{payload['connectorId']}", str(payload["connectorStatus"])
+        return _short(payload["connectorId"]), _short(payload["status"])
+    return _short(f"{payload['evseId']}/{payload['connectorId']}"), _short(payload["connectorStatus"])
+
+
+def _short(value: Any) -> str:
+    return str(value)[:MAX_TEXT]
 
 
 def _register(transaction: Transaction, meter_values: Any, time_ms: int) -> None:
-    """Take the energy register from MeterValues' or TransactionEvent's ``meterValue`` list, if any."""
-    for meter_value in meter_values or ():
-        for sample in meter_value.get("sampledValue", ()):
-            if sample.get("measurand", ENERGY) != ENERGY or sample.get("phase"):
+    """Take the energy register from MeterValues' or TransactionEvent's ``meterValue`` list, if any.
+
+    Each sample is read on its own: one the console cannot read (signed data, a unit it does not know,
+    an absurd multiplier) leaves the others."""
+    for meter_value in meter_values if isinstance(meter_values, list) else ():
+        samples = meter_value.get("sampledValue") if isinstance(meter_value, dict) else None
+        for sample in samples if isinstance(samples, list) else ():
+            try:
+                _register_wh(transaction, _sample_wh(sample), time_ms)
+            except (AttributeError, TypeError, ValueError, ArithmeticError):
                 continue
-            unit = sample.get("unitOfMeasure") or {}
-            name = unit.get("unit") or sample.get("unit") or "Wh"
-            scale = 10 ** int(unit.get("multiplier", 0)) * (1000 if name == "kWh" else 1)
-            _register_wh(transaction, float(sample["value"]) * scale, time_ms)
+
+
+def _sample_wh(sample: Any) -> float | None:
+    """A sample's energy register in Wh, or None when it is not the register."""
+    if sample.get("measurand", ENERGY) != ENERGY or sample.get("phase"):
+        return None
+    unit = sample.get("unitOfMeasure") or {}
+    name = unit.get("unit") or sample.get("unit") or "Wh"
+    if name not in ("Wh", "kWh"):
+        return None
+    multiplier = unit.get("multiplier", 0)
+    if type(multiplier) is not int or abs(multiplier) > MAX_MULTIPLIER:
+        return None
+    return float(sample["value"]) * 10.0**multiplier * (1000 if name == "kWh" else 1)
 
 
 def _register_wh(transaction: Transaction, wh: Any, time_ms: int) -> None:
     if isinstance(wh, int | float | str) and not isinstance(wh, bool):
-        transaction.register(time_ms, float(wh))
+        value = float(wh)
+        if math.isfinite(value):
+            transaction.register(time_ms, value)

@@ -105,7 +105,12 @@ class Console:
                     await web.TCPSite(runner, settings.host, settings.port).start()
                     host = f"[{settings.host}]" if ":" in settings.host else settings.host
                     log.info("console ready", extra={"url": f"http://{host}:{settings.port}/"})
-                    await stop.wait()
+                    stopping = asyncio.ensure_future(stop.wait())
+                    await asyncio.wait((stopping, follower.task, broadcasting), return_when=asyncio.FIRST_COMPLETED)
+                    stopping.cancel()
+                    for task in (follower.task, broadcasting):
+                        if task.done():
+                            task.result()  # a task that should never end did: stop, and say why
                 finally:
                     broadcasting.cancel()
                     for viewer in self.viewers:
@@ -127,7 +132,7 @@ class Console:
             opened.set_cookie(TOKEN_COOKIE, settings.token, httponly=True, samesite="Strict", path="/")
             raise opened
         refusal = refusal or check_credentials(settings, request.headers)
-        refusal = refusal or check_command(request.method, request.headers, request.scheme)
+        refusal = refusal or check_command(request.method, request.headers)
         if refusal is not None:
             headers = {"WWW-Authenticate": REALM} if refusal.challenge else None
             return web.json_response({"error": refusal.reason}, status=refusal.status, headers=headers)
@@ -184,17 +189,17 @@ class Console:
                 continue
             changed = set(self.model.changed)
             summaries, fresh = self.model.take_changes()
+            stations = orjson.dumps(summaries)
             for viewer in self.viewers:
                 station_id = viewer.station_id
                 update: dict[str, Any] = {
-                    "stations": summaries,
-                    "entries": [entry.to_json() for entry in fresh if entry.station_id == station_id],
+                    "entries": [entry.to_json() for entry in fresh if entry.station_id == station_id]
                 }
                 if station_id in changed:
                     view = self.model.station_view(station_id)
                     update["transaction"] = view["transaction"] if view else None
                 try:
-                    viewer.updates.put_nowait(orjson.dumps(update))
+                    viewer.updates.put_nowait(b'{"stations":' + stations + b"," + orjson.dumps(update)[1:])
                 except asyncio.QueueFull:
                     _replace_backlog(viewer, None)
 

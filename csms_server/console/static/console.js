@@ -2,7 +2,7 @@
 // Everything a station sent is shown with textContent, never parsed as HTML.
 "use strict";
 
-const state = { stations: new Map(), rows: new Map(), selected: null, lastSeq: 0, catalogue: {}, events: null, chart: null };
+const state = { stations: new Map(), rows: new Map(), selected: null, lastSeq: 0, catalogue: {}, events: null, chart: null, retry: null, retryDelay: 1000 };
 const $ = (id) => document.getElementById(id);
 
 function el(tag, text, className) {
@@ -86,7 +86,7 @@ function select(id) {
   $("answer").replaceChildren();
   state.lastSeq = 0;
   const summary = state.stations.get(id);
-  if (summary) { renderFacts(summary); fillActions(summary.protocol); }
+  if (summary) { renderFacts(summary); fillActions(summary.protocol); fillPayload(); }
   $("detail").hidden = false;
   $("empty").hidden = true;
   follow();
@@ -243,11 +243,19 @@ async function send(event) {
 
 function follow() {
   if (state.events) state.events.close();
+  clearTimeout(state.retry);
   const query = state.selected ? `?station=${encodeURIComponent(state.selected)}` : "";
   const events = new EventSource(`/api/events${query}`);
   state.events = events;
-  events.addEventListener("open", () => setLive(true));
-  events.addEventListener("error", () => setLive(false));
+  events.addEventListener("open", () => { setLive(true); state.retryDelay = 1000; });
+  events.addEventListener("error", () => {
+    setLive(false);
+    // The browser retries by itself after a dropped stream, but not after a refusal (too many pages): retry here.
+    if (events.readyState === EventSource.CLOSED && state.events === events) {
+      state.retry = setTimeout(follow, state.retryDelay);
+      state.retryDelay = Math.min(state.retryDelay * 2, 30000);
+    }
+  });
   events.addEventListener("snapshot", (message) => {
     const snapshot = JSON.parse(message.data);
     takeStations(snapshot.stations);
