@@ -68,17 +68,26 @@ def topic_settings(replicas: int, compacted: bool) -> dict[str, str]:
     return settings
 
 
-async def partitions_of(config: KafkaConfig, topic: str) -> list[int]:
-    """The partition numbers of ``topic``; ``KafkaError`` if it does not exist."""
+TOPIC_APPEARS_SECONDS = 10.0
+"""How long a topic may take to show in the metadata of the broker asked: brokers of a cluster learn of a
+new topic one after another, so one may not know yet a topic another has just created."""
+
+
+async def partitions_of(config: KafkaConfig, topic: str, timeout: float = TOPIC_APPEARS_SECONDS) -> list[int]:
+    """The partition numbers of ``topic``; ``KafkaError`` if it does not show within ``timeout`` seconds."""
     admin = make_admin(config)
     await admin.start()
     try:
-        [described] = await admin.describe_topics([topic])
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            [described] = await admin.describe_topics([topic])
+            if described["error_code"] == 0 and described["partitions"]:
+                return sorted(p["partition"] for p in described["partitions"])
+            if asyncio.get_running_loop().time() >= deadline:
+                raise KafkaError(f"topic {topic} does not exist")
+            await asyncio.sleep(0.1)
     finally:
         await admin.close()
-    if described["error_code"] != 0 or not described["partitions"]:
-        raise KafkaError(f"topic {topic} does not exist")
-    return sorted(p["partition"] for p in described["partitions"])
 
 
 async def _wait_for_leaders(admin: AIOKafkaAdminClient, topics: list[str], timeout: float = 30.0) -> None:
