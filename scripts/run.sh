@@ -21,6 +21,15 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
+# wait_for_port HOST PORT NAME: return once HOST:PORT accepts connections; give up after 90 s.
+wait_for_port() {
+  local deadline=$((SECONDS + 90))
+  until (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; do
+    if [ $SECONDS -ge $deadline ]; then echo "run: the $3 did not open port $2" >&2; exit 1; fi
+    sleep 0.2
+  done
+}
+
 if [ -z "${OCPPGW_KAFKA__SERVERS:-}" ]; then
   if ! bash scripts/kafka/kafka.sh status >/dev/null 2>&1; then
     bash scripts/kafka/kafka.sh start
@@ -33,22 +42,13 @@ fi
 setsid $BIN/csms-server --config config.cfg & pids+=($!)
 setsid $BIN/ocpp-gw --config config.cfg & pids+=($!)
 
-port=${OCPPGW_OCPP_GATEWAY__LISTENING_PORT:-9000}
-deadline=$((SECONDS + 90))
-until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
-  if [ $SECONDS -ge $deadline ]; then echo "run: the gateway did not open port $port" >&2; exit 1; fi
-  sleep 0.2
-done
+wait_for_port 127.0.0.1 "${OCPPGW_OCPP_GATEWAY__LISTENING_PORT:-9000}" gateway
 
 setsid $BIN/csms-server console --config config.cfg & pids+=($!)
 setsid $BIN/charge-station --config config.cfg --charge & pids+=($!)
 
 console_host=${OCPPGW_CONSOLE__HOST:-127.0.0.1}
 console_port=${OCPPGW_CONSOLE__PORT:-8080}
-deadline=$((SECONDS + 90))
-until (exec 3<>"/dev/tcp/$console_host/$console_port") 2>/dev/null; do
-  if [ $SECONDS -ge $deadline ]; then echo "run: the console did not open port $console_port" >&2; exit 1; fi
-  sleep 0.2
-done
+wait_for_port "$console_host" "$console_port" console
 printf '\n  Console: http://%s:%s/\n\n' "$console_host" "$console_port"
 wait "${pids[@]}"
