@@ -8,7 +8,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from csms_server.console.model import ENTRY_OVERHEAD, MAX_CONNECTORS, MAX_FRAME_TEXT, MAX_TEXT, ConsoleModel
+from csms_server.console.facts import MAX_TEXT
+from csms_server.console.model import ENTRY_OVERHEAD, MAX_CONNECTORS, MAX_FRAME_TEXT, ConsoleModel
 from ocpp_gw.core.envelope import Origin, decode_in_record, frame_record, lifecycle_record
 from ocpp_gw.core.frames import Frame, Rejection, parse_frame
 from ocpp_gw.core.protocol import OcppVersion

@@ -9,8 +9,6 @@ remembers which stations changed and which entries are new until the web layer t
 from __future__ import annotations
 
 import itertools
-import math
-from array import array
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -20,6 +18,8 @@ from ocpp_gw.core.protocol import OcppVersion
 from ocpp_gw.core.routing import Route
 from ocpp_gw.sdk import InRecord
 
+from .facts import Transaction, boot_info, connector_status, register_meter_values, register_wh, short
+
 Direction = Literal["in", "out", "event"]
 """in: station (or the gateway for it) to CSMS; out: CSMS to station; event: connection events."""
 
@@ -28,20 +28,12 @@ MAX_FRAME_TEXT = 16_384
 MAX_PENDING = 64
 """Calls per station and direction remembered while they wait for their answer (for round-trip times),
 and answers read before their call."""
-MAX_METER_POINTS = 1_000
-"""Meter points kept of a transaction (16 bytes each); at the bound every other point goes, so the chart
-keeps the whole transaction at half the resolution."""
 MAX_CONNECTORS = 64
 """Connector statuses kept per station (the ids are the station's to choose)."""
-MAX_TEXT = 128
-"""Characters kept of what a station says about itself (vendor, model, firmware, statuses, connector ids)."""
-MAX_MULTIPLIER = 9
-"""The largest power of ten a meter sample's ``unitOfMeasure.multiplier`` may scale by; beyond, it is ignored."""
 ENTRY_OVERHEAD = 200
 """Bytes an entry costs besides its frame text, for the timeline budget."""
 MAX_FRESH = 5_000
 """New entries kept for the live pages between two takes (a slow take loses the oldest; pages reload)."""
-ENERGY = "Energy.Active.Import.Register"
 
 
 @dataclass(slots=True)
@@ -87,38 +79,6 @@ class Entry:
             "late": self.late,
             "text": self.text,
             "truncated": self.truncated,
-        }
-
-
-@dataclass(slots=True)
-class Transaction:
-    """The station's current (or last) transaction and the energy it delivered, in Wh, over time."""
-
-    transaction_id: str
-    started_ms: int
-    active: bool = True
-    start_wh: float | None = None
-    energy_wh: float = 0.0
-    times: array[int] = field(default_factory=lambda: array("q"))
-    energies: array[float] = field(default_factory=lambda: array("d"))
-
-    def register(self, time_ms: int, wh: float) -> None:
-        if self.start_wh is None:
-            self.start_wh = wh
-        self.energy_wh = max(0.0, wh - self.start_wh)
-        if len(self.times) >= MAX_METER_POINTS:
-            del self.times[1::2]
-            del self.energies[1::2]
-        self.times.append(time_ms)
-        self.energies.append(self.energy_wh)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.transaction_id,
-            "started_ms": self.started_ms,
-            "active": self.active,
-            "energy_wh": round(self.energy_wh, 1),
-            "points": [[t, round(wh, 1)] for t, wh in zip(self.times, self.energies, strict=True)],
         }
 
 
@@ -374,9 +334,9 @@ class ConsoleModel:
         version = station.protocol
         try:
             if action == "BootNotification":
-                station.boot = _boot_info(payload, version)
+                station.boot = boot_info(payload, version)
             elif action == "StatusNotification":
-                key, status = _connector_status(payload, version)
+                key, status = connector_status(payload, version)
                 if key in station.connectors or len(station.connectors) < MAX_CONNECTORS:
                     station.connectors[key] = status
             elif action == "MeterValues" and version == OcppVersion.V16.value:
@@ -386,11 +346,11 @@ class ConsoleModel:
                     and transaction.active
                     and str(payload.get("transactionId")) == transaction.transaction_id
                 ):
-                    _register(transaction, payload.get("meterValue"), time_ms)
+                    register_meter_values(transaction, payload.get("meterValue"), time_ms)
             elif action == "StopTransaction" and station.transaction is not None:
                 transaction = station.transaction
                 if str(payload.get("transactionId")) == transaction.transaction_id:
-                    _register_wh(transaction, payload.get("meterStop"), time_ms)
+                    register_wh(transaction, payload.get("meterStop"), time_ms)
                     transaction.active = False
             elif action == "TransactionEvent":
                 self._transaction_event(station, payload, time_ms)
@@ -404,74 +364,19 @@ class ConsoleModel:
             if payload.get("eventType") != "Started" and transaction is not None and transaction.active:
                 return
             transaction = station.transaction = Transaction(transaction_id, time_ms)
-        _register(transaction, payload.get("meterValue"), time_ms)
+        register_meter_values(transaction, payload.get("meterValue"), time_ms)
         if payload.get("eventType") == "Ended":
             transaction.active = False
 
     def _understand_answer(self, station: Station, asked: Pending, facts: Facts) -> None:
         """What the CSMS's answer to a station call says: the boot verdict, a 1.6 transaction's id."""
         if asked.action == "BootNotification":
-            station.boot = {**station.boot, "status": _short(facts.get("status", ""))}
+            station.boot = {**station.boot, "status": short(facts.get("status", ""))}
         elif asked.action == "StartTransaction" and "transactionId" in facts:
-            transaction = station.transaction = Transaction(_short(facts["transactionId"]), asked.time_ms)
-            _register_wh(transaction, asked.meter_start, asked.time_ms)
+            transaction = station.transaction = Transaction(short(facts["transactionId"]), asked.time_ms)
+            register_wh(transaction, asked.meter_start, asked.time_ms)
 
 
 def _written(entry: Entry) -> tuple[int, int]:
     """Timelines are shown in the order records were written; the topics are read side by side."""
     return entry.time_ms, entry.seq
-
-
-def _boot_info(payload: dict[str, Any], version: str) -> dict[str, str]:
-    if version == OcppVersion.V16.value:
-        fields = {"vendor": "chargePointVendor", "model": "chargePointModel", "firmware": "firmwareVersion"}
-        source = payload
-    else:
-        fields = {"vendor": "vendorName", "model": "model", "firmware": "firmwareVersion"}
-        source = payload["chargingStation"]
-    return {name: _short(source[key]) for name, key in fields.items() if key in source}
-
-
-def _connector_status(payload: dict[str, Any], version: str) -> tuple[str, str]:
-    if version == OcppVersion.V16.value:
-        return _short(payload["connectorId"]), _short(payload["status"])
-    return _short(f"{payload['evseId']}/{payload['connectorId']}"), _short(payload["connectorStatus"])
-
-
-def _short(value: Any) -> str:
-    return str(value)[:MAX_TEXT]
-
-
-def _register(transaction: Transaction, meter_values: Any, time_ms: int) -> None:
-    """Take the energy register from MeterValues' or TransactionEvent's ``meterValue`` list, if any.
-
-    Each sample is read on its own: one the console cannot read (signed data, a unit it does not know,
-    an absurd multiplier) leaves the others."""
-    for meter_value in meter_values if isinstance(meter_values, list) else ():
-        samples = meter_value.get("sampledValue") if isinstance(meter_value, dict) else None
-        for sample in samples if isinstance(samples, list) else ():
-            try:
-                _register_wh(transaction, _sample_wh(sample), time_ms)
-            except (AttributeError, TypeError, ValueError, ArithmeticError):
-                continue
-
-
-def _sample_wh(sample: Any) -> float | None:
-    """A sample's energy register in Wh, or None when it is not the register."""
-    if sample.get("measurand", ENERGY) != ENERGY or sample.get("phase"):
-        return None
-    unit = sample.get("unitOfMeasure") or {}
-    name = unit.get("unit") or sample.get("unit") or "Wh"
-    if name not in ("Wh", "kWh"):
-        return None
-    multiplier = unit.get("multiplier", 0)
-    if type(multiplier) is not int or abs(multiplier) > MAX_MULTIPLIER:
-        return None
-    return float(sample["value"]) * 10.0**multiplier * (1000 if name == "kWh" else 1)
-
-
-def _register_wh(transaction: Transaction, wh: Any, time_ms: int) -> None:
-    if isinstance(wh, int | float | str) and not isinstance(wh, bool):
-        value = float(wh)
-        if math.isfinite(value):
-            transaction.register(time_ms, value)
