@@ -166,8 +166,14 @@ class ConsoleModel:
         return {
             "station": station.summary(),
             "timeline": [entry.to_json() for entry in sorted(station.timeline, key=_written)],
-            "transaction": None if station.transaction is None else station.transaction.to_json(),
+            "transaction": self.transaction_view(station_id),
         }
+
+    def transaction_view(self, station_id: str) -> dict[str, Any] | None:
+        """The station's current (or last) transaction with its meter points, for the chart."""
+        station = self.stations.get(station_id)
+        transaction = station.transaction if station is not None else None
+        return None if transaction is None else transaction.to_json()
 
     # What the console reads.
 

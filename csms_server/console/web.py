@@ -195,9 +195,8 @@ class Console:
                 update: dict[str, Any] = {
                     "entries": [entry.to_json() for entry in fresh if entry.station_id == station_id]
                 }
-                if station_id in changed:
-                    view = self.model.station_view(station_id)
-                    update["transaction"] = view["transaction"] if view else None
+                if station_id is not None and station_id in changed:
+                    update["transaction"] = self.model.transaction_view(station_id)
                 try:
                     viewer.updates.put_nowait(b'{"stations":' + stations + b"," + orjson.dumps(update)[1:])
                 except asyncio.QueueFull:
