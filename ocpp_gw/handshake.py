@@ -109,6 +109,10 @@ class Handshake:
                     addresses.connection_closed(self.counted_address, self.handshaking)
                     self.counted_address = None
                 super().connection_lost(exc)
+                # websockets binds the select_subprotocol hook to the protocol as a closure over this
+                # connection: a reference cycle that only a full collection, walking every object
+                # of every station, would free. Unbound, reference counting frees the connection now.
+                vars(self.protocol).pop("select_subprotocol", None)
 
         return CountedConnection
 

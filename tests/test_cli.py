@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,19 @@ def test_a_config_that_does_not_load_exits_2(tmp_path: Path, capsys: pytest.Capt
     broken.write_text("[ocpp_gateway]\nlistening_port = many\n")
     assert gateway_main.main(["--config", str(broken)]) == 2
     assert "config error" in capsys.readouterr().err
+
+
+def test_what_exists_at_start_is_frozen_and_full_collections_are_rarer() -> None:
+    before = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)  # Python's defaults
+    try:
+        cli.keep_out_of_collections()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == (700, 10, cli.FULL_COLLECTION_AFTER)
+        assert cli.FULL_COLLECTION_AFTER >= 100
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
 
 
 def test_the_event_loop_is_chosen_by_name() -> None:

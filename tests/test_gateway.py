@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -117,6 +118,34 @@ def test_no_common_subprotocol_is_closed_with_1002() -> None:
         )
 
     run(test)
+
+
+def test_a_closed_connection_is_freed_by_reference_counting_not_left_for_a_full_collection() -> None:
+    """With the cyclic collector off, every server connection, accepted or refused, is gone once closed:
+    a reference cycle would keep each one until a full collection walks the whole heap."""
+
+    def alive(gateway: Gateway) -> int:
+        kind = gateway.handshake.connection_class
+        return sum(1 for o in gc.get_objects() if type(o) is kind)
+
+    async def test(gateway: Gateway, records: Records, url: str) -> None:
+        async with connect(f"{url}/CP_GC", subprotocols=["ocpp2.0.1"]) as ws:  # type: ignore[list-item]
+            await ws.send('[2,"m1","Heartbeat",{}]')
+            await until(lambda: "frame" in records.kinds(gateway.config.kafka.in_messages_topic))
+            assert alive(gateway) == 1
+        with pytest.raises(InvalidStatus):
+            async with connect(f"{url}/", subprotocols=["ocpp2.0.1"]):  # type: ignore[list-item]
+                pass
+        await until(lambda: "disconnected" in records.kinds(gateway.config.kafka.in_messages_topic))
+        records.records.clear()  # what Kafka would have taken: their callbacks name the station's link
+        await until(lambda: alive(gateway) == 0)
+
+    gc.collect()
+    gc.disable()
+    try:
+        run(test)
+    finally:
+        gc.enable()
 
 
 def test_a_second_connection_is_rejected_when_so_configured() -> None:
