@@ -94,6 +94,7 @@ class LoadStation:
                     open_timeout=30,
                     ping_interval=None,
                     max_queue=4,
+                    proxy=None,  # looking for one reads the whole environment at every connect
                 )
                 return True
             except websockets.exceptions.InvalidStatus as refused:
