@@ -62,9 +62,10 @@ class Follower:
             for topic in (kafka.in_messages_topic, kafka.out_messages_topic)
             for number in await partitions_of(kafka, topic)
         ]
-        self._consumer.assign(partitions)
         since_ms = int((self.clock() - self.history_seconds) * 1000)
+        # Asked before assigning: an assigned consumer's waiting fetch would hold the question back.
         found = await self._consumer.offsets_for_times({partition: since_ms for partition in partitions})
+        self._consumer.assign(partitions)
         for partition in partitions:
             offset = found.get(partition)
             if offset is None:
