@@ -169,12 +169,10 @@ class Gateway:
         self._stop = stop
         compacted = tuple(t for t in (kafka.routes_topic, self.gw.credentials_topic) if t)
         await ensure_topics(kafka, kafka.in_messages_topic, kafka.out_messages_topic, *compacted, compacted=compacted)
-        # Independent connections, opened at once: each waits on the broker, not on the others.
-        await asyncio.gather(
-            self._start_publishing(),
-            self.routes.start(self._worker_ended),
-            self.credentials.start(self._worker_ended),
-        )
+        await self.producer.start()
+        self.publisher.start()
+        await self.routes.start(self._worker_ended)
+        await self.credentials.start(self._worker_ended)
         watching = None
         if self.tls is not None:
             watching = asyncio.create_task(self.tls.watch(), name="watch-tls-files")
@@ -206,10 +204,6 @@ class Gateway:
             await bounded(self.routes.stop(), "stop following routes")
             await bounded(self.credentials.stop(), "stop following credentials")
             log.info("gateway stopped")
-
-    async def _start_publishing(self) -> None:
-        await self.producer.start()
-        self.publisher.start()
 
     async def _drain(self) -> None:
         """Refuse new stations, let calls in flight finish, then close stations at ``drain_rate`` per second."""

@@ -109,10 +109,13 @@ class Handshake:
                     addresses.connection_closed(self.counted_address, self.handshaking)
                     self.counted_address = None
                 super().connection_lost(exc)
-                # websockets binds the select_subprotocol hook to the protocol as a closure over this
-                # connection: a reference cycle that only a full collection, walking every object
-                # of every station, would free. Unbound, reference counting frees the connection now.
+                # Two reference cycles that only a full collection, walking every object of every
+                # station, would free: websockets binds the select_subprotocol hook to the protocol
+                # as a closure over this connection, and the protocol's parser, a generator, stays
+                # suspended holding the protocol (its reader is at EOF by now, so nothing steps it
+                # again). Without them, reference counting frees the connection at once.
                 vars(self.protocol).pop("select_subprotocol", None)
+                self.protocol.parser.close()
 
         return CountedConnection
 

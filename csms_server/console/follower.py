@@ -63,15 +63,13 @@ class Follower:
             for number in await partitions_of(kafka, topic)
         ]
         since_ms = int((self.clock() - self.history_seconds) * 1000)
-        # Asked before assigning: an assigned consumer's waiting fetch would hold the question back.
+        # Asked before assigning: an assigned consumer's waiting fetch would hold the questions back.
         found = await self._consumer.offsets_for_times({partition: since_ms for partition in partitions})
+        ends = await self._consumer.end_offsets(partitions)
         self._consumer.assign(partitions)
         for partition in partitions:
             offset = found.get(partition)
-            if offset is None:
-                await self._consumer.seek_to_end(partition)
-            else:
-                self._consumer.seek(partition, offset.offset)
+            self._consumer.seek(partition, ends[partition] if offset is None else offset.offset)
         self._task = asyncio.create_task(self._read(), name="console-follow")
 
     async def stop(self) -> None:
