@@ -72,11 +72,11 @@ def keep_out_of_collections() -> None:
     What exists at start lives as long as the program, and each full collection would otherwise walk
     all of it while every station waits: in the CSMS, one took 20 ms at 1,000 calls/s. A full
     collection also walks every connection alive; while 10,000 stations connected, were dropped and
-    reconnected, Python's default thresholds ran 27 of them in the gateway, 7 CPU-seconds. A closed
-    connection's websockets objects form reference cycles that only a full collection frees, so they
-    are still collected: when the heap has grown by a quarter (Python's own rule) and at most every
-    ``FULL_COLLECTION_AFTER`` collections of the middle generation. The young generations keep
-    Python's thresholds, whose pauses are short.
+    reconnected, Python's default thresholds ran 27 of them in the gateway, 7 CPU-seconds. The gateway
+    now breaks the cycles of a closed connection itself (:mod:`ocpp_gw.handshake`); cycles it does not
+    know of (a failed TLS handshake's, say) are still collected: when the heap has grown by a quarter
+    (Python's own rule) and at most every ``FULL_COLLECTION_AFTER`` collections of the middle
+    generation. The young generations keep Python's thresholds, whose pauses are short.
     """
     gc.collect()
     gc.freeze()
